@@ -1,0 +1,325 @@
+//! The table of every host function: its name, the grant it needs, and its request and response
+//! types. The host registers exactly these; docs/plugin-abi.md is checked against this table.
+
+use crate::Grant;
+
+/// One host function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostFunction {
+    /// Import name in the `extism:host/user` namespace.
+    pub name: &'static str,
+    /// The grant a plugin needs to call it.
+    pub grant: Grant,
+    /// Name of the request type in [`crate::types`].
+    pub request: &'static str,
+    /// Name of the response (`data`) type; `[T]` is a list of `T`.
+    pub response: &'static str,
+    /// Error codes it can return besides PERMISSION_DENIED, INVALID_INPUT and INTERNAL.
+    pub errors: &'static [&'static str],
+    /// What it does.
+    pub summary: &'static str,
+}
+
+const fn f(
+    name: &'static str,
+    grant: Grant,
+    request: &'static str,
+    response: &'static str,
+    errors: &'static [&'static str],
+    summary: &'static str,
+) -> HostFunction {
+    HostFunction { name, grant, request, response, errors, summary }
+}
+
+const NF: &[&str] = &["NOT_FOUND"];
+const NONE: &[&str] = &[];
+const EXISTS: &[&str] = &["ALREADY_EXISTS"];
+const BUSY: &[&str] = &["UNAVAILABLE"];
+
+use Grant::*;
+
+/// Every host function a2e provides.
+pub const HOST_FUNCTIONS: &[HostFunction] = &[
+    f(
+        "db_create_user",
+        DbUsers,
+        "CreateUser",
+        "User",
+        &["USER_EXISTS"],
+        "Create a user; USER_EXISTS names the colliding field (email or name).",
+    ),
+    f(
+        "db_get_user_by_email",
+        DbUsers,
+        "ByEmail",
+        "User",
+        NF,
+        "Find a user by email (normalised: trim, NFC, Unicode lower case).",
+    ),
+    f("db_get_user_by_uuid", DbUsers, "ByUuid", "User", NF, "Find a user by uuid."),
+    f("db_update_user_password", DbUsers, "UpdatePassword", "Empty", NF, "Replace a user's password hash."),
+    f(
+        "db_replace_user_password_hash",
+        DbUsers,
+        "ReplacePasswordHash",
+        "Replaced",
+        NONE,
+        "Replace the hash only if it still equals `expected` (re-hash on login).",
+    ),
+    f(
+        "db_update_user_email_verified",
+        DbUsers,
+        "UpdateEmailVerified",
+        "Empty",
+        NF,
+        "Set whether the email is verified.",
+    ),
+    f(
+        "db_update_user_profile",
+        DbUsers,
+        "UpdateProfile",
+        "User",
+        &["NOT_FOUND", "USER_EXISTS"],
+        "Update name, avatar and bio.",
+    ),
+    f(
+        "db_create_session",
+        DbSessions,
+        "CreateSession",
+        "Session",
+        EXISTS,
+        "Store a session under the SHA-256 of its token.",
+    ),
+    f("db_get_session", DbSessions, "ById", "Session", NF, "Fetch a session (the caller checks expires_at)."),
+    f("db_touch_session", DbSessions, "TouchSession", "Empty", NF, "Record use and move the expiry of a live session."),
+    f("db_list_user_sessions", DbSessions, "ByUserUuid", "[Session]", NONE, "List a user's sessions, newest first."),
+    f("db_delete_session", DbSessions, "ById", "Deleted", NONE, "Delete one session."),
+    f("db_delete_user_sessions", DbSessions, "ByUserUuid", "Count", NONE, "Delete every session of a user."),
+    f("db_cleanup_expired_sessions", DbSessions, "Empty", "Count", NONE, "Delete sessions expired by the host clock."),
+    f(
+        "db_create_email_verification_token",
+        DbTokens,
+        "CreateOneTimeToken",
+        "OneTimeToken",
+        EXISTS,
+        "Store an email-verification token hash.",
+    ),
+    f(
+        "db_get_email_verification_token",
+        DbTokens,
+        "ByTokenHash",
+        "OneTimeToken",
+        NF,
+        "Fetch an email-verification token.",
+    ),
+    f(
+        "db_delete_email_verification_token",
+        DbTokens,
+        "ByTokenHash",
+        "Deleted",
+        NONE,
+        "Delete an email-verification token.",
+    ),
+    f(
+        "db_consume_email_verification_token",
+        DbTokens,
+        "ByTokenHash",
+        "OneTimeToken",
+        NF,
+        "Delete and return a live token atomically (single use).",
+    ),
+    f(
+        "db_delete_user_email_verification_tokens",
+        DbTokens,
+        "ByUserUuid",
+        "Count",
+        NONE,
+        "Delete a user's email-verification tokens.",
+    ),
+    f(
+        "db_create_password_reset_token",
+        DbTokens,
+        "CreateOneTimeToken",
+        "OneTimeToken",
+        EXISTS,
+        "Store a password-reset token hash.",
+    ),
+    f("db_get_password_reset_token", DbTokens, "ByTokenHash", "OneTimeToken", NF, "Fetch a password-reset token."),
+    f("db_delete_password_reset_token", DbTokens, "ByTokenHash", "Deleted", NONE, "Delete a password-reset token."),
+    f(
+        "db_consume_password_reset_token",
+        DbTokens,
+        "ByTokenHash",
+        "OneTimeToken",
+        NF,
+        "Delete and return a live token atomically (single use).",
+    ),
+    f(
+        "db_delete_user_password_reset_tokens",
+        DbTokens,
+        "ByUserUuid",
+        "Count",
+        NONE,
+        "Delete a user's password-reset tokens.",
+    ),
+    f(
+        "db_create_refresh_token",
+        DbTokens,
+        "CreateRefreshToken",
+        "RefreshToken",
+        EXISTS,
+        "Store the first refresh token of a family.",
+    ),
+    f("db_get_refresh_token", DbTokens, "ByTokenHash", "RefreshToken", NF, "Fetch a refresh token."),
+    f(
+        "db_rotate_refresh_token",
+        DbTokens,
+        "RotateRefreshToken",
+        "Rotation",
+        NONE,
+        "Use a refresh token once and issue its successor; reuse revokes the family.",
+    ),
+    f("db_revoke_refresh_family", DbTokens, "ByFamily", "Count", NONE, "Revoke every live token of a family."),
+    f(
+        "db_revoke_user_refresh_tokens",
+        DbTokens,
+        "ByUserUuid",
+        "Count",
+        NONE,
+        "Revoke every live refresh token of a user.",
+    ),
+    f("db_create_agent", DbChat, "AgentInput", "Agent", EXISTS, "Create an agent."),
+    f("db_get_agent", DbChat, "ById", "Agent", NF, "Fetch an agent."),
+    f("db_update_agent", DbChat, "AgentInput", "Agent", NF, "Replace an agent's fields."),
+    f("db_delete_agent", DbChat, "ById", "Deleted", NONE, "Delete an agent and its executions."),
+    f("db_list_agents", DbChat, "ListAgents", "[Agent]", NONE, "List agents by name."),
+    f("db_create_chat_session", DbChat, "CreateChatSession", "ChatSession", EXISTS, "Create a chat session."),
+    f("db_get_chat_session", DbChat, "ById", "ChatSession", NF, "Fetch a chat session."),
+    f("db_update_chat_session_title", DbChat, "UpdateTitle", "ChatSession", NF, "Rename a chat session."),
+    f("db_delete_chat_session", DbChat, "ById", "Deleted", NONE, "Delete a chat session and its messages."),
+    f(
+        "db_list_chat_sessions",
+        DbChat,
+        "Page",
+        "[ChatSession]",
+        NONE,
+        "List chat sessions, most recently updated first.",
+    ),
+    f("db_add_chat_message", DbChat, "AddChatMessage", "ChatMessage", EXISTS, "Add a message to a chat session."),
+    f("db_get_chat_message", DbChat, "ById", "ChatMessage", NF, "Fetch a message."),
+    f(
+        "db_list_chat_messages",
+        DbChat,
+        "ListChatMessages",
+        "[ChatMessage]",
+        NONE,
+        "List a session's messages, oldest first.",
+    ),
+    f("db_delete_chat_message", DbChat, "ById", "Deleted", NONE, "Delete a message."),
+    f("db_get_setting", DbChat, "ByKey", "Setting", NF, "Read a setting."),
+    f("db_set_setting", DbChat, "SetSetting", "Setting", NONE, "Create or replace a setting."),
+    f("db_delete_setting", DbChat, "ByKey", "Deleted", NONE, "Delete a setting."),
+    f("db_list_settings", DbChat, "Page", "[Setting]", NONE, "List settings by key."),
+    f(
+        "db_create_agent_execution",
+        DbChat,
+        "CreateAgentExecution",
+        "AgentExecution",
+        EXISTS,
+        "Record the start of an agent run.",
+    ),
+    f(
+        "db_update_agent_execution",
+        DbChat,
+        "UpdateAgentExecution",
+        "AgentExecution",
+        NF,
+        "Update a run's status, output or error.",
+    ),
+    f("db_get_agent_execution", DbChat, "ById", "AgentExecution", NF, "Fetch a run."),
+    f(
+        "db_list_agent_executions",
+        DbChat,
+        "ListAgentExecutions",
+        "[AgentExecution]",
+        NONE,
+        "List runs, newest first, with filters.",
+    ),
+    f("kv_get", Kv, "ByKey", "KvValue", NONE, "Read a key of the calling plugin's store."),
+    f("kv_set", Kv, "KvSet", "Empty", NONE, "Write a key of the calling plugin's store."),
+    f("kv_delete", Kv, "ByKey", "Deleted", NONE, "Delete a key of the calling plugin's store."),
+    f("kv_list", Kv, "KvList", "[KvEntry]", NONE, "List the calling plugin's keys with a prefix."),
+    f(
+        "ratelimit_hit",
+        RateLimit,
+        "RateLimitHit",
+        "RateDecision",
+        BUSY,
+        "Count a hit against a fixed window, atomically.",
+    ),
+    f("ratelimit_peek", RateLimit, "RateLimitKey", "Count", NONE, "Read a counter without counting."),
+    f("ratelimit_reset", RateLimit, "RateLimitKey", "Empty", NONE, "Clear a counter."),
+    f("time_now", Time, "Empty", "Now", NONE, "The host clock, Unix ms."),
+    f("random_bytes", Random, "RandomRequest", "RandomBytes", NONE, "Bytes from the host CSPRNG."),
+    f("log", Log, "LogRequest", "Empty", NONE, "Write to the host log, tagged with the plugin name."),
+    f("config_get", Config, "ByKey", "ConfigValue", NONE, "Read a value of the plugin's configuration."),
+    f("event_emit", Events, "EmitEvent", "EventId", NONE, "Record an audit event and publish it to subscribers."),
+    f(
+        "crypto_hash_password",
+        Crypto,
+        "HashPassword",
+        "PasswordHash",
+        NONE,
+        "Hash a password with argon2id (OWASP parameters).",
+    ),
+    f(
+        "crypto_verify_password",
+        Crypto,
+        "VerifyPassword",
+        "PasswordCheck",
+        NONE,
+        "Verify a password against argon2id or legacy bcrypt, in constant time.",
+    ),
+    f("token_sign", Token, "SignToken", "SignedToken", NONE, "Sign claims as an HS256 JWT with the host-held key."),
+    f(
+        "token_verify",
+        Token,
+        "VerifyToken",
+        "VerifiedClaims",
+        &["UNAUTHENTICATED"],
+        "Verify a JWT's signature, algorithm, exp, nbf, iss and aud.",
+    ),
+    f(
+        "email_send",
+        Email,
+        "SendEmail",
+        "EmailSent",
+        &["RATE_LIMITED", "UNAVAILABLE"],
+        "Send a plain-text email through the host mailer.",
+    ),
+];
+
+/// Looks a host function up by name.
+pub fn find(name: &str) -> Option<&'static HostFunction> {
+    HOST_FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = HOST_FUNCTIONS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), HOST_FUNCTIONS.len());
+    }
+
+    #[test]
+    fn every_grant_guards_at_least_one_function() {
+        for grant in Grant::ALL {
+            assert!(HOST_FUNCTIONS.iter().any(|f| f.grant == grant), "{grant}");
+        }
+    }
+}

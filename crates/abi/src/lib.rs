@@ -1,0 +1,244 @@
+//! a2e-abi: the wire contract between the a2e host and its WebAssembly plugins.
+//!
+//! Every host function takes one JSON request and answers with an [`Envelope`]:
+//! `{"success": bool, "data": T | null, "error": {"code": "...", "message": "..."} | null}`.
+//! Denials, bad input and missing rows are error values in the envelope, never traps.
+//! [`HOST_FUNCTIONS`] lists every host function with the grant it needs.
+//!
+//! ```
+//! use a2e_abi::{Envelope, codes};
+//! let ok: Envelope<u32> = Envelope::ok(7);
+//! assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"success":true,"data":7,"error":null}"#);
+//! let denied: Envelope<u32> = Envelope::err(codes::PERMISSION_DENIED, "needs grant kv");
+//! assert!(denied.into_result().is_err());
+//! ```
+
+pub mod functions;
+pub mod types;
+
+pub use functions::{HostFunction, HOST_FUNCTIONS};
+pub use types::*;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this contract. A plugin built for another version is refused at install.
+pub const ABI_VERSION: u32 = 1;
+
+/// Namespace of a2e's host functions as seen by the guest (Extism's user namespace).
+pub const HOST_NAMESPACE: &str = "extism:host/user";
+
+/// Error codes used by the host. Plugins may return codes of their own as well.
+pub mod codes {
+    /// A user with this email or name exists.
+    pub const USER_EXISTS: &str = "USER_EXISTS";
+    /// A row with this key exists.
+    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
+    /// The row does not exist (or the token expired or was used).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The request is malformed or breaks a rule.
+    pub const INVALID_INPUT: &str = "INVALID_INPUT";
+    /// The plugin lacks the grant this host function needs.
+    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+    /// Too many attempts; try later.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The operation conflicts with the current state.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// Credentials are missing or wrong.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// A resource is temporarily unavailable (database busy, pool exhausted).
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// The host failed; details are in the host's log.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// The error part of an envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code, one of [`codes`] or a plugin's own.
+    pub code: String,
+    /// Human-readable message; never contains secrets.
+    pub message: String,
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// The response of every host function (and the recommended shape of plugin outputs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Whether the call succeeded.
+    pub success: bool,
+    /// The result, when it succeeded.
+    pub data: Option<T>,
+    /// The error, when it failed.
+    pub error: Option<ErrorBody>,
+}
+
+impl<T> Envelope<T> {
+    /// A successful envelope.
+    pub fn ok(data: T) -> Self {
+        Envelope { success: true, data: Some(data), error: None }
+    }
+
+    /// A failed envelope.
+    pub fn err(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Envelope { success: false, data: None, error: Some(ErrorBody { code: code.into(), message: message.into() }) }
+    }
+
+    /// Turns the envelope into a `Result`. A success without data, or a failure without an error
+    /// body, is reported as an `INTERNAL` error.
+    pub fn into_result(self) -> Result<T, ErrorBody> {
+        match (self.success, self.data, self.error) {
+            (true, Some(data), _) => Ok(data),
+            (false, _, Some(error)) => Err(error),
+            _ => Err(ErrorBody { code: codes::INTERNAL.into(), message: "malformed envelope".into() }),
+        }
+    }
+}
+
+/// Capabilities a plugin can be granted. Every host function needs exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Grant {
+    /// Users: create, read, update.
+    #[serde(rename = "db:users")]
+    DbUsers,
+    /// Login sessions.
+    #[serde(rename = "db:sessions")]
+    DbSessions,
+    /// Email-verification, password-reset and refresh tokens.
+    #[serde(rename = "db:tokens")]
+    DbTokens,
+    /// Agents, chat sessions and messages, settings, agent executions.
+    #[serde(rename = "db:chat")]
+    DbChat,
+    /// The plugin's own key-value store.
+    #[serde(rename = "kv")]
+    Kv,
+    /// Fixed-window rate-limit counters in the plugin's own namespace.
+    #[serde(rename = "ratelimit")]
+    RateLimit,
+    /// The host clock.
+    #[serde(rename = "time")]
+    Time,
+    /// The host CSPRNG.
+    #[serde(rename = "random")]
+    Random,
+    /// Writing to the host log.
+    #[serde(rename = "log")]
+    Log,
+    /// Reading the plugin's configuration.
+    #[serde(rename = "config")]
+    Config,
+    /// Emitting audit and plugin events.
+    #[serde(rename = "events")]
+    Events,
+    /// Password hashing and verification.
+    #[serde(rename = "crypto")]
+    Crypto,
+    /// Signing and verifying tokens with the host-held key.
+    #[serde(rename = "token")]
+    Token,
+    /// Sending email through the host mailer.
+    #[serde(rename = "email")]
+    Email,
+}
+
+impl Grant {
+    /// Every grant, in a stable order.
+    pub const ALL: [Grant; 14] = [
+        Grant::DbUsers,
+        Grant::DbSessions,
+        Grant::DbTokens,
+        Grant::DbChat,
+        Grant::Kv,
+        Grant::RateLimit,
+        Grant::Time,
+        Grant::Random,
+        Grant::Log,
+        Grant::Config,
+        Grant::Events,
+        Grant::Crypto,
+        Grant::Token,
+        Grant::Email,
+    ];
+
+    /// The grant's name as written in plugin.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::DbUsers => "db:users",
+            Grant::DbSessions => "db:sessions",
+            Grant::DbTokens => "db:tokens",
+            Grant::DbChat => "db:chat",
+            Grant::Kv => "kv",
+            Grant::RateLimit => "ratelimit",
+            Grant::Time => "time",
+            Grant::Random => "random",
+            Grant::Log => "log",
+            Grant::Config => "config",
+            Grant::Events => "events",
+            Grant::Crypto => "crypto",
+            Grant::Token => "token",
+            Grant::Email => "email",
+        }
+    }
+
+    /// Parses a grant name; `None` for an unknown one.
+    pub fn parse(name: &str) -> Option<Grant> {
+        Grant::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    /// What the grant lets a plugin do, for the install prompt.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Grant::DbUsers => "create, read and update user accounts (including password hashes)",
+            Grant::DbSessions => "create, read and delete login sessions",
+            Grant::DbTokens => "manage email-verification, password-reset and refresh tokens",
+            Grant::DbChat => "read and write agents, chats, settings and agent executions",
+            Grant::Kv => "store data in its own key-value space",
+            Grant::RateLimit => "keep rate-limit counters in its own namespace",
+            Grant::Time => "read the clock",
+            Grant::Random => "draw random bytes",
+            Grant::Log => "write to the host log",
+            Grant::Config => "read its configuration",
+            Grant::Events => "emit audit events",
+            Grant::Crypto => "hash and verify passwords",
+            Grant::Token => "sign and verify tokens with the host's key",
+            Grant::Email => "send email",
+        }
+    }
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_names_round_trip_through_serde_and_parse() {
+        for grant in Grant::ALL {
+            let json = serde_json::to_string(&grant).unwrap();
+            assert_eq!(json, format!("\"{}\"", grant.as_str()));
+            assert_eq!(Grant::parse(grant.as_str()), Some(grant));
+        }
+        assert_eq!(Grant::parse("db:everything"), None);
+    }
+
+    #[test]
+    fn envelope_into_result() {
+        assert_eq!(Envelope::ok(1).into_result(), Ok(1));
+        let err = Envelope::<u8>::err(codes::NOT_FOUND, "x").into_result().unwrap_err();
+        assert_eq!(err.code, "NOT_FOUND");
+        let malformed = Envelope::<u8> { success: true, data: None, error: None };
+        assert_eq!(malformed.into_result().unwrap_err().code, codes::INTERNAL);
+    }
+}

@@ -1,0 +1,64 @@
+//! The `a2e` command-line binary: a thin adapter over a2e-db and a2e-host.
+
+mod db_cmd;
+mod exit;
+mod keys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// a2e: a WebAssembly plugin host on an encrypted embedded database.
+#[derive(Parser, Debug)]
+#[command(name = "a2e", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Where a2e keeps its database, key store, plugins and outbox.
+    #[arg(long, global = true, env = "A2E_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Read the database passphrase from the first line of standard input.
+    #[arg(long, global = true)]
+    pub(crate) passphrase_stdin: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create, inspect and maintain the encrypted database.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
+}
+
+impl Cli {
+    /// The data dir: `--data-dir`, `A2E_DATA_DIR`, or the platform's user data dir.
+    pub(crate) fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        directories::ProjectDirs::from("", "", "a2e")
+            .map(|dirs| dirs.data_dir().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("no home directory found; pass --data-dir or set A2E_DATA_DIR"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("A2E_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.command {
+        Command::Db(cmd) => db_cmd::run(&cli, cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => exit::report(&err, cli.json),
+    }
+}

@@ -1,0 +1,544 @@
+//! Agents, chat sessions and messages, settings and agent executions, with listing and paging.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::{Db, Error, Result};
+
+/// Largest page any list operation returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A page request: `limit` rows after skipping `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Rows to return, 1 to [`MAX_PAGE`].
+    pub limit: u32,
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page { limit: 50, offset: 0 }
+    }
+}
+
+impl Page {
+    fn check(self) -> Result<(i64, i64)> {
+        if self.limit == 0 || self.limit > MAX_PAGE {
+            return Err(Error::InvalidInput(format!("page limit must be 1 to {MAX_PAGE}")));
+        }
+        Ok((i64::from(self.limit), i64::from(self.offset)))
+    }
+}
+
+/// An AI agent definition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Caller-chosen id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What the agent is for.
+    pub description: String,
+    /// Model it runs on.
+    pub model_name: String,
+    /// Its system prompt.
+    pub system_prompt: String,
+    /// Inactive agents are hidden from active listings.
+    pub is_active: bool,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last update time, Unix ms.
+    pub updated_at: i64,
+}
+
+/// Input for creating or replacing an agent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentInput {
+    /// Caller-chosen id (1 to 128 characters).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What the agent is for.
+    #[serde(default)]
+    pub description: String,
+    /// Model it runs on.
+    pub model_name: String,
+    /// Its system prompt.
+    #[serde(default)]
+    pub system_prompt: String,
+    /// Whether it is active.
+    #[serde(default = "default_true")]
+    pub is_active: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A chat conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSession {
+    /// Caller-chosen id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Model used, if fixed.
+    pub model_name: Option<String>,
+    /// Agent driving it, if any.
+    pub agent_id: Option<String>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last update time, Unix ms (a new message updates it).
+    pub updated_at: i64,
+}
+
+/// Input for creating a chat session.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ChatSessionInput {
+    /// Caller-chosen id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Model used, if fixed.
+    #[serde(default)]
+    pub model_name: Option<String>,
+    /// Agent driving it, if any (must exist).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+/// One message in a chat session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Caller-chosen id.
+    pub id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// "user", "assistant" or "system".
+    pub role: String,
+    /// Message text.
+    pub content: String,
+    /// Model that produced it, for assistant messages.
+    pub model_name: Option<String>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+/// Input for adding a message.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ChatMessageInput {
+    /// Caller-chosen id.
+    pub id: String,
+    /// The session it belongs to (must exist).
+    pub session_id: String,
+    /// "user", "assistant" or "system".
+    pub role: String,
+    /// Message text.
+    pub content: String,
+    /// Model that produced it.
+    #[serde(default)]
+    pub model_name: Option<String>,
+}
+
+/// One setting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Key.
+    pub key: String,
+    /// Value (JSON or text, at the caller's choice).
+    pub value: String,
+    /// Last update time, Unix ms.
+    pub updated_at: i64,
+}
+
+/// One run of an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentExecution {
+    /// Caller-chosen id.
+    pub id: String,
+    /// The agent that ran.
+    pub agent_id: String,
+    /// The chat session it ran in, if any.
+    pub session_id: Option<String>,
+    /// "pending", "running", "completed" or "failed".
+    pub status: String,
+    /// Input given to the agent.
+    pub input: String,
+    /// Output, once completed.
+    pub output: Option<String>,
+    /// Error, once failed.
+    pub error: Option<String>,
+    /// Start time, Unix ms.
+    pub started_at: i64,
+    /// Completion time, Unix ms.
+    pub completed_at: Option<i64>,
+}
+
+/// Input for starting an execution.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentExecutionInput {
+    /// Caller-chosen id.
+    pub id: String,
+    /// The agent (must exist).
+    pub agent_id: String,
+    /// The chat session, if any (must exist).
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Input given to the agent.
+    #[serde(default)]
+    pub input: String,
+}
+
+/// Input for finishing or progressing an execution.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecutionUpdate {
+    /// New status.
+    pub status: String,
+    /// Output to record.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Error to record.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Filter for [`Db::list_agent_executions`]; unset fields match everything.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecutionFilter {
+    /// Only this agent's runs.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Only runs in this chat session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Only runs with this status.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+const AGENT_COLUMNS: &str = "id, name, description, model_name, system_prompt, is_active, created_at, updated_at";
+const CHAT_SESSION_COLUMNS: &str = "id, title, model_name, agent_id, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, session_id, role, content, model_name, created_at";
+const EXECUTION_COLUMNS: &str = "id, agent_id, session_id, status, input, output, error, started_at, completed_at";
+
+fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
+    Ok(Agent {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        model_name: row.get(3)?,
+        system_prompt: row.get(4)?,
+        is_active: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+fn chat_session_from_row(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
+    Ok(ChatSession {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        model_name: row.get(2)?,
+        agent_id: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: row.get(0)?,
+        session_id: row.get(1)?,
+        role: row.get(2)?,
+        content: row.get(3)?,
+        model_name: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}
+
+fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<AgentExecution> {
+    Ok(AgentExecution {
+        id: row.get(0)?,
+        agent_id: row.get(1)?,
+        session_id: row.get(2)?,
+        status: row.get(3)?,
+        input: row.get(4)?,
+        output: row.get(5)?,
+        error: row.get(6)?,
+        started_at: row.get(7)?,
+        completed_at: row.get(8)?,
+    })
+}
+
+fn query_all<T>(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let rows = stmt.query_map(params, map)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+impl Db {
+    /// Creates an agent.
+    pub fn create_agent(&self, input: &AgentInput, now: i64) -> Result<Agent> {
+        self.write(|tx| {
+            Ok(tx.query_row(
+                &format!(
+                    "INSERT INTO agents (id, name, description, model_name, system_prompt, is_active, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING {AGENT_COLUMNS}"
+                ),
+                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now],
+                agent_from_row,
+            )?)
+        })
+    }
+
+    /// Fetches an agent.
+    pub fn get_agent(&self, id: &str) -> Result<Agent> {
+        self.read(|conn| {
+            conn.query_row(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"), [id], agent_from_row)
+                .optional()?
+                .ok_or(Error::NotFound { entity: "agent" })
+        })
+    }
+
+    /// Replaces an agent's fields (the id stays).
+    pub fn update_agent(&self, input: &AgentInput, now: i64) -> Result<Agent> {
+        self.write(|tx| {
+            tx.query_row(
+                &format!(
+                    "UPDATE agents SET name = ?2, description = ?3, model_name = ?4, system_prompt = ?5, is_active = ?6, updated_at = ?7
+                     WHERE id = ?1 RETURNING {AGENT_COLUMNS}"
+                ),
+                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now],
+                agent_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "agent" })
+        })
+    }
+
+    /// Deletes an agent (its executions go with it; chat sessions keep running without it).
+    pub fn delete_agent(&self, id: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM agents WHERE id = ?1", [id])? == 1))
+    }
+
+    /// Lists agents by name, optionally only active ones.
+    pub fn list_agents(&self, active_only: bool, page: Page) -> Result<Vec<Agent>> {
+        let (limit, offset) = page.check()?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 = 0 OR is_active = 1) ORDER BY name, id LIMIT ?2 OFFSET ?3"
+            ))?;
+            query_all(&mut stmt, params![active_only, limit, offset], agent_from_row)
+        })
+    }
+
+    /// Creates a chat session.
+    pub fn create_chat_session(&self, input: &ChatSessionInput, now: i64) -> Result<ChatSession> {
+        self.write(|tx| {
+            Ok(tx.query_row(
+                &format!(
+                    "INSERT INTO chat_sessions (id, title, model_name, agent_id, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {CHAT_SESSION_COLUMNS}"
+                ),
+                params![input.id, input.title, input.model_name, input.agent_id, now],
+                chat_session_from_row,
+            )?)
+        })
+    }
+
+    /// Fetches a chat session.
+    pub fn get_chat_session(&self, id: &str) -> Result<ChatSession> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {CHAT_SESSION_COLUMNS} FROM chat_sessions WHERE id = ?1"),
+                [id],
+                chat_session_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "chat session" })
+        })
+    }
+
+    /// Renames a chat session.
+    pub fn update_chat_session_title(&self, id: &str, title: &str, now: i64) -> Result<ChatSession> {
+        self.write(|tx| {
+            tx.query_row(
+                &format!("UPDATE chat_sessions SET title = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {CHAT_SESSION_COLUMNS}"),
+                params![id, title, now],
+                chat_session_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "chat session" })
+        })
+    }
+
+    /// Deletes a chat session and its messages.
+    pub fn delete_chat_session(&self, id: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM chat_sessions WHERE id = ?1", [id])? == 1))
+    }
+
+    /// Lists chat sessions, most recently updated first.
+    pub fn list_chat_sessions(&self, page: Page) -> Result<Vec<ChatSession>> {
+        let (limit, offset) = page.check()?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CHAT_SESSION_COLUMNS} FROM chat_sessions ORDER BY updated_at DESC, id LIMIT ?1 OFFSET ?2"
+            ))?;
+            query_all(&mut stmt, params![limit, offset], chat_session_from_row)
+        })
+    }
+
+    /// Adds a message and bumps its session's `updated_at`, in one transaction.
+    pub fn add_chat_message(&self, input: &ChatMessageInput, now: i64) -> Result<ChatMessage> {
+        self.write(|tx| {
+            let message = tx.query_row(
+                &format!(
+                    "INSERT INTO chat_messages (id, session_id, role, content, model_name, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {MESSAGE_COLUMNS}"
+                ),
+                params![input.id, input.session_id, input.role, input.content, input.model_name, now],
+                message_from_row,
+            )?;
+            tx.execute("UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1", params![input.session_id, now])?;
+            Ok(message)
+        })
+    }
+
+    /// Fetches one message.
+    pub fn get_chat_message(&self, id: &str) -> Result<ChatMessage> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = ?1"),
+                [id],
+                message_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "chat message" })
+        })
+    }
+
+    /// Lists a session's messages, oldest first.
+    pub fn list_chat_messages(&self, session_id: &str, page: Page) -> Result<Vec<ChatMessage>> {
+        let (limit, offset) = page.check()?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
+            ))?;
+            query_all(&mut stmt, params![session_id, limit, offset], message_from_row)
+        })
+    }
+
+    /// Deletes one message.
+    pub fn delete_chat_message(&self, id: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM chat_messages WHERE id = ?1", [id])? == 1))
+    }
+
+    /// Reads a setting.
+    pub fn get_setting(&self, key: &str) -> Result<Setting> {
+        self.read(|conn| {
+            conn.query_row("SELECT key, value, updated_at FROM settings WHERE key = ?1", [key], |row| {
+                Ok(Setting { key: row.get(0)?, value: row.get(1)?, updated_at: row.get(2)? })
+            })
+            .optional()?
+            .ok_or(Error::NotFound { entity: "setting" })
+        })
+    }
+
+    /// Creates or replaces a setting.
+    pub fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<Setting> {
+        self.write(|tx| {
+            Ok(tx.query_row(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                 RETURNING key, value, updated_at",
+                params![key, value, now],
+                |row| Ok(Setting { key: row.get(0)?, value: row.get(1)?, updated_at: row.get(2)? }),
+            )?)
+        })
+    }
+
+    /// Deletes a setting.
+    pub fn delete_setting(&self, key: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM settings WHERE key = ?1", [key])? == 1))
+    }
+
+    /// Lists settings by key.
+    pub fn list_settings(&self, page: Page) -> Result<Vec<Setting>> {
+        let (limit, offset) = page.check()?;
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT key, value, updated_at FROM settings ORDER BY key LIMIT ?1 OFFSET ?2")?;
+            query_all(&mut stmt, params![limit, offset], |row| {
+                Ok(Setting { key: row.get(0)?, value: row.get(1)?, updated_at: row.get(2)? })
+            })
+        })
+    }
+
+    /// Records the start of an agent run, in status "running".
+    pub fn create_agent_execution(&self, input: &AgentExecutionInput, now: i64) -> Result<AgentExecution> {
+        self.write(|tx| {
+            Ok(tx.query_row(
+                &format!(
+                    "INSERT INTO agent_executions (id, agent_id, session_id, status, input, started_at)
+                     VALUES (?1, ?2, ?3, 'running', ?4, ?5) RETURNING {EXECUTION_COLUMNS}"
+                ),
+                params![input.id, input.agent_id, input.session_id, input.input, now],
+                execution_from_row,
+            )?)
+        })
+    }
+
+    /// Updates an execution's status; "completed" and "failed" also set `completed_at`.
+    pub fn update_agent_execution(&self, id: &str, update: &ExecutionUpdate, now: i64) -> Result<AgentExecution> {
+        let finished = matches!(update.status.as_str(), "completed" | "failed");
+        self.write(|tx| {
+            tx.query_row(
+                &format!(
+                    "UPDATE agent_executions SET status = ?2, output = coalesce(?3, output), error = coalesce(?4, error),
+                        completed_at = CASE WHEN ?5 THEN ?6 ELSE completed_at END
+                     WHERE id = ?1 RETURNING {EXECUTION_COLUMNS}"
+                ),
+                params![id, update.status, update.output, update.error, finished, now],
+                execution_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "agent execution" })
+        })
+    }
+
+    /// Fetches one execution.
+    pub fn get_agent_execution(&self, id: &str) -> Result<AgentExecution> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {EXECUTION_COLUMNS} FROM agent_executions WHERE id = ?1"),
+                [id],
+                execution_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "agent execution" })
+        })
+    }
+
+    /// Lists executions, newest first, filtered by agent, session and status.
+    pub fn list_agent_executions(&self, filter: &ExecutionFilter, page: Page) -> Result<Vec<AgentExecution>> {
+        let (limit, offset) = page.check()?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM agent_executions
+                 WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR status = ?3)
+                 ORDER BY started_at DESC, id LIMIT ?4 OFFSET ?5"
+            ))?;
+            query_all(
+                &mut stmt,
+                params![filter.agent_id, filter.session_id, filter.status, limit, offset],
+                execution_from_row,
+            )
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! Typed operations, one module per area. No SQL crosses the crate boundary.
+
+pub mod auth;
+pub mod chat;
+pub mod plugin;
+pub mod users;
