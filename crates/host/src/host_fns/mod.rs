@@ -1,0 +1,187 @@
+//! Host functions: one capability per file, one dispatcher that checks grants before any I/O and
+//! answers every call with an envelope. No host function traps on bad input.
+
+mod crypto;
+mod db;
+mod events;
+mod kv;
+mod misc;
+mod token;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use a2e_abi::{codes, Envelope, Grant, HostFunction, HOST_FUNCTIONS, HOST_NAMESPACE};
+use extism::{CurrentPlugin, Function, UserData, Val, PTR};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::FnError;
+use crate::state::HostState;
+
+pub(crate) use crypto::DUMMY_HASH_WARMUP;
+
+/// Largest request a host function accepts, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// The set of grants a plugin holds for one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantSet(u32);
+
+impl GrantSet {
+    /// A set holding `grants`.
+    pub fn of(grants: impl IntoIterator<Item = Grant>) -> Self {
+        let mut set = GrantSet(0);
+        for g in grants {
+            set.0 |= 1 << g as u32;
+        }
+        set
+    }
+
+    /// Whether `grant` is held.
+    pub fn contains(self, grant: Grant) -> bool {
+        self.0 & (1 << grant as u32) != 0
+    }
+}
+
+/// Everything a host function knows about the call it serves.
+#[derive(Clone)]
+pub struct CallCtx {
+    /// The calling plugin.
+    pub plugin: Arc<str>,
+    /// Its grants, read from the database when the call started.
+    pub grants: GrantSet,
+    /// The client address of the request that led to the call, if any.
+    pub client_addr: Option<Arc<str>>,
+    /// The plugin's configuration.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Shared host state.
+    pub state: Arc<HostState>,
+}
+
+pub(crate) type Handler = fn(&CallCtx, &[u8]) -> Result<Vec<u8>, FnError>;
+
+/// Decodes a request, turning any serde error into INVALID_INPUT.
+pub(crate) fn decode<T: DeserializeOwned>(input: &[u8]) -> Result<T, FnError> {
+    if input.len() > MAX_REQUEST_BYTES {
+        return Err(FnError::invalid(format!("request exceeds {MAX_REQUEST_BYTES} bytes")));
+    }
+    serde_json::from_slice(input).map_err(|e| FnError::invalid(format!("malformed request: {e}")))
+}
+
+/// Encodes a successful response envelope.
+pub(crate) fn encode<T: Serialize>(data: T) -> Result<Vec<u8>, FnError> {
+    serde_json::to_vec(&Envelope::ok(data)).map_err(|e| FnError::internal("encoding a response", e))
+}
+
+/// Wraps a typed handler `fn(&CallCtx, Req) -> Result<Resp, FnError>` as a byte handler.
+macro_rules! typed {
+    ($f:path) => {{
+        fn handler(ctx: &$crate::host_fns::CallCtx, input: &[u8]) -> Result<Vec<u8>, $crate::error::FnError> {
+            $crate::host_fns::encode($f(ctx, $crate::host_fns::decode(input)?)?)
+        }
+        handler as $crate::host_fns::Handler
+    }};
+}
+pub(crate) use typed;
+
+/// Every handler by host-function name.
+fn handlers() -> Vec<(&'static str, Handler)> {
+    let mut all = Vec::new();
+    all.extend(db::handlers());
+    all.extend(kv::handlers());
+    all.extend(misc::handlers());
+    all.extend(events::handlers());
+    all.extend(crypto::handlers());
+    all.extend(token::handlers());
+    all
+}
+
+/// Runs one host function for `ctx`: grant check first, then decode, run, encode.
+pub fn dispatch(spec: &HostFunction, handler: Handler, ctx: &CallCtx, input: &[u8]) -> Vec<u8> {
+    let result = if !ctx.grants.contains(spec.grant) {
+        Err(FnError::new(
+            codes::PERMISSION_DENIED,
+            format!("plugin `{}` lacks the `{}` grant needed by {}", ctx.plugin, spec.grant, spec.name),
+        ))
+    } else {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, input)))
+            .unwrap_or_else(|_| Err(FnError::internal(spec.name, "host function panicked")))
+    };
+    match result {
+        Ok(bytes) => bytes,
+        Err(err) => serde_json::to_vec(&Envelope::<()>::err(err.code, err.message)).expect("error envelope encodes"),
+    }
+}
+
+/// Builds the Extism functions for every entry of [`HOST_FUNCTIONS`].
+pub fn extism_functions() -> Vec<Function> {
+    let handlers = handlers();
+    HOST_FUNCTIONS
+        .iter()
+        .map(|spec| {
+            let handler = handlers
+                .iter()
+                .find(|(name, _)| *name == spec.name)
+                .unwrap_or_else(|| panic!("host function {} has no handler", spec.name))
+                .1;
+            Function::new(spec.name, [PTR], [PTR], UserData::new(()), move |plugin, inputs, outputs, _| {
+                call_from_guest(spec, handler, plugin, inputs, outputs)
+            })
+            .with_namespace(HOST_NAMESPACE)
+        })
+        .collect()
+}
+
+fn call_from_guest(
+    spec: &'static HostFunction,
+    handler: Handler,
+    plugin: &mut CurrentPlugin,
+    inputs: &[Val],
+    outputs: &mut [Val],
+) -> Result<(), extism::Error> {
+    let input: Result<Vec<u8>, FnError> = match inputs.first() {
+        Some(val) => plugin
+            .memory_get_val::<&[u8]>(val)
+            .map(<[u8]>::to_vec)
+            .map_err(|e| FnError::invalid(format!("cannot read the request from plugin memory: {e}"))),
+        None => Err(FnError::invalid("missing request argument")),
+    };
+    let ctx = plugin.host_context::<CallCtx>().ok().cloned();
+    let response = match (ctx, input) {
+        (Some(ctx), Ok(input)) => dispatch(spec, handler, &ctx, &input),
+        (None, _) => {
+            serde_json::to_vec(&Envelope::<()>::err(codes::INTERNAL, "host function called outside an a2e call"))
+                .expect("error envelope encodes")
+        }
+        (Some(_), Err(err)) => {
+            serde_json::to_vec(&Envelope::<()>::err(err.code, err.message)).expect("error envelope encodes")
+        }
+    };
+    let out = outputs.first_mut().ok_or_else(|| extism::Error::msg("host function has no result slot"))?;
+    plugin.memory_set_val(out, response.as_slice())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_abi_function_has_exactly_one_handler_and_no_extras() {
+        let handlers = handlers();
+        for spec in HOST_FUNCTIONS {
+            assert_eq!(handlers.iter().filter(|(n, _)| *n == spec.name).count(), 1, "{}", spec.name);
+        }
+        for (name, _) in &handlers {
+            assert!(a2e_abi::functions::find(name).is_some(), "handler {name} is not in the ABI table");
+        }
+    }
+
+    #[test]
+    fn grant_set_holds_only_what_it_was_given() {
+        let set = GrantSet::of([Grant::Kv, Grant::Email]);
+        assert!(set.contains(Grant::Kv) && set.contains(Grant::Email));
+        assert!(!set.contains(Grant::DbUsers) && !GrantSet::default().contains(Grant::Log));
+    }
+}

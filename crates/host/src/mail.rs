@@ -1,0 +1,124 @@
+//! The host mailer behind `email_send`: a file outbox (the embedded default), one .eml per message.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    /// Sender address.
+    pub from: String,
+    /// Recipient address.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+}
+
+/// Something that delivers email.
+pub trait Mailer: Send + Sync {
+    /// Sends `email`; returns the message id.
+    fn send(&self, email: &Email, message_id: &str, date_ms: i64) -> Result<(), String>;
+}
+
+/// Writes each message as an RFC 5322 .eml file into a directory.
+#[derive(Debug, Clone)]
+pub struct FileOutbox {
+    dir: PathBuf,
+}
+
+impl FileOutbox {
+    /// An outbox writing into `dir` (created on first use).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileOutbox { dir: dir.into() }
+    }
+
+    /// The outbox directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+/// Rejects header values that could inject headers.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(format!("{name} must not contain line breaks"));
+    }
+    Ok(())
+}
+
+impl Mailer for FileOutbox {
+    fn send(&self, email: &Email, message_id: &str, date_ms: i64) -> Result<(), String> {
+        for (name, value) in [("from", &email.from), ("to", &email.to), ("subject", &email.subject)] {
+            check_header(name, value)?;
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| format!("creating outbox {}: {e}", self.dir.display()))?;
+        let body = email.text.replace("\r\n", "\n").replace('\n', "\r\n");
+        let text = format!(
+            "Message-ID: <{message_id}>\r\nDate: {}\r\nFrom: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+            rfc5322_date(date_ms),
+            email.from,
+            email.to,
+            email.subject
+        );
+        let tmp = self.dir.join(format!(".{message_id}.tmp"));
+        let path = self.dir.join(format!("{date_ms:013}-{message_id}.eml"));
+        let mut file = fs::File::create(&tmp).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+/// Formats Unix ms as an RFC 5322 date in UTC, such as "Tue, 14 Nov 2023 22:13:20 +0000".
+pub fn rfc5322_date(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc5322() {
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322_date(1_700_000_000_000), "Tue, 14 Nov 2023 22:13:20 +0000");
+        assert_eq!(rfc5322_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = FileOutbox::new(dir.path());
+        let email = Email { from: "a@x".into(), to: "b@x\r\nBcc: c@x".into(), subject: "s".into(), text: "t".into() };
+        assert!(outbox.send(&email, "id1", 0).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

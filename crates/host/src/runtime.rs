@@ -1,0 +1,551 @@
+//! The plugin runtime: the registry of installed plugins, calls through per-plugin pools, grants,
+//! install/remove/enable/disable and hot replace.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use a2e_abi::Grant;
+use a2e_db::Db;
+use extism::{CompiledPlugin, Function, PluginBuilder};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
+use crate::error::{HostError, Result};
+use crate::host_fns::{self, CallCtx, GrantSet};
+use crate::mail::{FileOutbox, Mailer};
+use crate::manifest::{sha256_hex, Caps, PluginManifest};
+use crate::pool::{Checkout, Instance, Pool};
+use crate::state::{EventBus, HostState};
+
+/// Name of the host secret holding the token signing key.
+pub const SIGNING_KEY_SECRET: &str = "token_signing_key";
+/// Shortest signing key the host accepts, in bytes.
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+const MANIFEST_FILE: &str = "plugin.json";
+const DISABLED_MARKER: &str = "disabled";
+
+/// How a [`Host`] is set up.
+#[derive(Clone)]
+pub struct HostConfig {
+    /// The data dir: plugins live in `plugins/`, mail in `outbox/`, compiled modules in `cache/`.
+    pub data_dir: PathBuf,
+    /// Host-wide limits.
+    pub caps: Caps,
+    /// The clock plugins see.
+    pub clock: Arc<dyn Clock>,
+    /// The randomness plugins get.
+    pub random: Arc<dyn RandomSource>,
+    /// The mailer; the file outbox in `data_dir/outbox` when unset.
+    pub mailer: Option<Arc<dyn Mailer>>,
+    /// Where compiled modules are cached; `data_dir/cache` when unset.
+    pub cache_dir: Option<PathBuf>,
+    /// How long a call waits for a free instance.
+    pub checkout_timeout: Duration,
+    /// Per-plugin configuration that overrides the manifest's `config`.
+    pub config_overrides: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl HostConfig {
+    /// Defaults for `data_dir`: system clock, OS randomness, file outbox.
+    pub fn new(data_dir: impl Into<PathBuf>) -> HostConfig {
+        HostConfig {
+            data_dir: data_dir.into(),
+            caps: Caps::default(),
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            mailer: None,
+            cache_dir: None,
+            checkout_timeout: Duration::from_secs(30),
+            config_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// Extra facts about one call.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// The client address of the request that led to the call.
+    pub client_addr: Option<String>,
+}
+
+/// How to install.
+#[derive(Clone, Debug, Default)]
+pub struct InstallOptions {
+    /// Replace an installed plugin of the same name (hot replace).
+    pub replace: bool,
+    /// Grant the plugin what its manifest requests.
+    pub grant_requested: bool,
+}
+
+/// A description of an installed plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Exported functions.
+    pub exports: Vec<String>,
+    /// Functions regular users may call.
+    pub public: Vec<String>,
+    /// Grants the manifest requests.
+    pub requested_grants: Vec<String>,
+    /// Grants currently held.
+    pub granted: Vec<String>,
+    /// Whether calls are accepted.
+    pub enabled: bool,
+    /// SHA-256 of the module.
+    pub sha256: String,
+    /// Module size in bytes.
+    pub wasm_bytes: usize,
+    /// Instances alive now.
+    pub instances: usize,
+}
+
+/// A loaded plugin version. Calls hold an `Arc` to it, so a replaced version lives until its
+/// in-flight calls finish.
+struct Loaded {
+    manifest: PluginManifest,
+    wasm: Arc<Vec<u8>>,
+    config: Arc<BTreeMap<String, String>>,
+    enabled: bool,
+    pool: Pool,
+}
+
+/// The a2e plugin host. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<HostState>,
+    plugins_dir: PathBuf,
+    cache_config: PathBuf,
+    caps: Caps,
+    checkout_timeout: Duration,
+    config_overrides: BTreeMap<String, BTreeMap<String, String>>,
+    functions: Vec<Function>,
+    plugins: RwLock<BTreeMap<String, Arc<Loaded>>>,
+}
+
+impl Host {
+    /// Opens the host on an open database and loads every installed plugin.
+    pub fn open(db: Db, config: HostConfig) -> Result<Host> {
+        let plugins_dir = config.data_dir.join("plugins");
+        fs::create_dir_all(&plugins_dir).map_err(|e| HostError::io("creating plugins dir", &plugins_dir, e))?;
+        let cache_dir = config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"));
+        let cache_config = write_cache_config(&cache_dir)?;
+        let random = config.random.clone();
+        let signing_key = db.host_secret(SIGNING_KEY_SECRET, config.clock.now_ms(), || {
+            let mut key = vec![0u8; 32];
+            random.fill(&mut key);
+            key
+        })?;
+        if signing_key.len() < MIN_SIGNING_KEY_BYTES {
+            return Err(HostError::Invalid(format!(
+                "the token signing key is {} bytes; at least {MIN_SIGNING_KEY_BYTES} are required",
+                signing_key.len()
+            )));
+        }
+        let mailer = config.mailer.clone().unwrap_or_else(|| Arc::new(FileOutbox::new(config.data_dir.join("outbox"))));
+        let state = Arc::new(HostState {
+            db,
+            clock: config.clock.clone(),
+            random: config.random.clone(),
+            mailer,
+            events: EventBus::default(),
+            signing_key: Zeroizing::new(signing_key),
+        });
+        (host_fns::DUMMY_HASH_WARMUP)();
+        let host = Host {
+            inner: Arc::new(Inner {
+                state,
+                plugins_dir,
+                cache_config,
+                caps: config.caps,
+                checkout_timeout: config.checkout_timeout,
+                config_overrides: config.config_overrides,
+                functions: host_fns::extism_functions(),
+                plugins: RwLock::new(BTreeMap::new()),
+            }),
+        };
+        host.load_installed()?;
+        Ok(host)
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.state.db
+    }
+
+    /// The shared state (clock, event bus, mailer).
+    pub fn state(&self) -> &Arc<HostState> {
+        &self.inner.state
+    }
+
+    /// Subscribes to audit events with a queue of `capacity`.
+    pub fn subscribe(&self, capacity: usize) -> crossbeam_channel::Receiver<a2e_db::AuditEvent> {
+        self.inner.state.events.subscribe(capacity)
+    }
+
+    /// Directory holding installed plugins.
+    pub fn plugins_dir(&self) -> &Path {
+        &self.inner.plugins_dir
+    }
+
+    fn load_installed(&self) -> Result<()> {
+        let entries = fs::read_dir(&self.inner.plugins_dir)
+            .map_err(|e| HostError::io("reading plugins dir", &self.inner.plugins_dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                // Leftovers of an interrupted install.
+                let _ = fs::remove_dir_all(&path);
+                continue;
+            }
+            match self.read_dir_plugin(&path) {
+                Ok((manifest, wasm)) => {
+                    let enabled = !path.join(DISABLED_MARKER).exists();
+                    let loaded = self.make_loaded(manifest, wasm, enabled);
+                    self.write_plugins().insert(name, Arc::new(loaded));
+                }
+                Err(err) => tracing::error!(plugin = %name, error = %err, "skipping a plugin that does not load"),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_dir_plugin(&self, dir: &Path) -> Result<(PluginManifest, Vec<u8>)> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = fs::read_to_string(&manifest_path).map_err(|e| HostError::io("reading", &manifest_path, e))?;
+        let manifest = PluginManifest::parse(&text)?;
+        let wasm_path = dir.join(&manifest.wasm.file);
+        let wasm = fs::read(&wasm_path).map_err(|e| HostError::io("reading", &wasm_path, e))?;
+        manifest.validate(&wasm, &self.inner.caps)?;
+        Ok((manifest, wasm))
+    }
+
+    fn make_loaded(&self, manifest: PluginManifest, wasm: Vec<u8>, enabled: bool) -> Loaded {
+        let mut config = manifest.config.clone();
+        if let Some(overrides) = self.inner.config_overrides.get(&manifest.name) {
+            config.extend(overrides.clone());
+        }
+        let max = manifest.limits.max_instances as usize;
+        Loaded { manifest, wasm: Arc::new(wasm), config: Arc::new(config), enabled, pool: Pool::new(max) }
+    }
+
+    fn write_plugins(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Loaded>>> {
+        self.inner.plugins.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, name: &str) -> Result<Arc<Loaded>> {
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HostError::UnknownPlugin(name.to_owned()))
+    }
+
+    fn compile(&self, loaded: &Loaded) -> Result<CompiledPlugin> {
+        let limits = &loaded.manifest.limits;
+        let manifest = extism::Manifest::new([extism::Wasm::data(loaded.wasm.as_slice().to_vec())])
+            .with_memory_max(limits.memory_pages)
+            .with_timeout(Duration::from_millis(limits.timeout_ms))
+            .with_config(loaded.config.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut builder = PluginBuilder::new(manifest)
+            .with_wasi(false)
+            .with_functions(self.inner.functions.clone())
+            .with_cache_config(&self.inner.cache_config);
+        if let Some(fuel) = limits.fuel {
+            builder = builder.with_fuel_limit(fuel);
+        }
+        CompiledPlugin::new(builder).map_err(|e| HostError::Invalid(format!("the module does not compile: {e:#}")))
+    }
+
+    /// Calls `function` of `plugin` with `input`; returns the plugin's output bytes.
+    ///
+    /// Grants are read from the database at the start of every call, so a revocation takes effect
+    /// on the next call. A failing call (trap, panic, timeout, memory or fuel limit) discards its
+    /// instance; other calls, including concurrent calls to the same plugin, are unaffected.
+    pub fn call(&self, plugin: &str, function: &str, input: &[u8], options: &CallOptions) -> Result<Vec<u8>> {
+        let loaded = self.get(plugin)?;
+        if !loaded.enabled {
+            return Err(HostError::Disabled(plugin.to_owned()));
+        }
+        if !loaded.manifest.exports.iter().any(|e| e == function) {
+            return Err(HostError::UnknownFunction { plugin: plugin.to_owned(), function: function.to_owned() });
+        }
+        let grants = GrantSet::of(self.db().list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
+        let ctx = CallCtx {
+            plugin: Arc::from(plugin),
+            grants,
+            client_addr: options.client_addr.as_deref().map(Arc::from),
+            config: loaded.config.clone(),
+            state: self.inner.state.clone(),
+        };
+        let mut instance = match loaded.pool.checkout(self.inner.checkout_timeout, plugin)? {
+            Checkout::Ready(instance) => instance,
+            Checkout::Build => match self.compile(&loaded).and_then(Instance::new) {
+                Ok(instance) => instance,
+                Err(err) => {
+                    loaded.pool.discard();
+                    return Err(err);
+                }
+            },
+        };
+        let result = instance.plugin.call_with_host_context::<&[u8], Vec<u8>, CallCtx>(function, input, ctx);
+        match result {
+            Ok(output) => {
+                loaded.pool.give_back(instance);
+                let cap = self.inner.caps.max_output_bytes;
+                if output.len() > cap {
+                    return Err(self.failed(
+                        plugin,
+                        function,
+                        format!("output of {} bytes exceeds the {cap}-byte limit", output.len()),
+                    ));
+                }
+                Ok(output)
+            }
+            Err(err) => {
+                drop(instance);
+                loaded.pool.discard();
+                Err(self.failed(plugin, function, describe_failure(&err, &loaded.manifest)))
+            }
+        }
+    }
+
+    fn failed(&self, plugin: &str, function: &str, message: String) -> HostError {
+        tracing::warn!(plugin, function, %message, "plugin call failed");
+        HostError::CallFailed { plugin: plugin.to_owned(), function: function.to_owned(), message }
+    }
+
+    /// Installs a plugin from a directory with plugin.json, a plugin.json path, or a .wasm file
+    /// (with a plugin.json beside it naming that file, or none: then one is generated).
+    pub fn install(&self, source: &Path, options: &InstallOptions) -> Result<PluginInfo> {
+        let (manifest, wasm) = self.read_source(source)?;
+        let info = manifest.validate(&wasm, &self.inner.caps)?;
+        let grants = manifest.grant_set()?;
+        let name = manifest.name.clone();
+        let exists = self.get(&name).is_ok() || self.inner.plugins_dir.join(&name).exists();
+        if exists && !options.replace {
+            return Err(HostError::AlreadyInstalled(name));
+        }
+        let enabled = self.get(&name).map(|l| l.enabled).unwrap_or(true);
+        let loaded = self.make_loaded(manifest, wasm, enabled);
+        // Prove the module compiles and instantiates before anything on disk changes.
+        let instance = Instance::new(self.compile(&loaded)?)?;
+        for export in &loaded.manifest.exports {
+            if !instance.plugin.function_exists(export) {
+                return Err(HostError::Invalid(format!("export `{export}` is missing after instantiation")));
+            }
+        }
+        debug_assert!(loaded.manifest.exports.iter().all(|e| info.exports.contains(e)));
+        self.write_plugin_dir(&loaded)?;
+        if options.grant_requested {
+            let names: Vec<String> = grants.iter().map(|g| g.as_str().to_owned()).collect();
+            self.db().grant(&name, &names, self.inner.state.clock.now_ms())?;
+        }
+        // The checked instance becomes the first of the new pool.
+        if let Checkout::Build = loaded.pool.checkout(Duration::ZERO, &name)? {
+            loaded.pool.give_back(instance);
+        }
+        let previous = self.write_plugins().insert(name.clone(), Arc::new(loaded));
+        tracing::info!(plugin = %name, replaced = previous.is_some(), "plugin installed");
+        self.info(&name)
+    }
+
+    fn read_source(&self, source: &Path) -> Result<(PluginManifest, Vec<u8>)> {
+        let read = |p: &Path| fs::read(p).map_err(|e| HostError::io("reading", p, e));
+        let parse_at = |manifest_path: &Path| -> Result<(PluginManifest, Vec<u8>)> {
+            let text = fs::read_to_string(manifest_path).map_err(|e| HostError::io("reading", manifest_path, e))?;
+            let manifest = PluginManifest::parse(&text)?;
+            if manifest.wasm.file.contains(['/', '\\']) || manifest.wasm.file.starts_with("..") {
+                return Err(HostError::Invalid(format!(
+                    "wasm.file `{}` must be a plain file name",
+                    manifest.wasm.file
+                )));
+            }
+            let dir = manifest_path.parent().unwrap_or(Path::new("."));
+            let wasm = read(&dir.join(&manifest.wasm.file))?;
+            Ok((manifest, wasm))
+        };
+        if source.is_dir() {
+            return parse_at(&source.join(MANIFEST_FILE));
+        }
+        let file_name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if file_name.ends_with(".json") {
+            return parse_at(source);
+        }
+        if !file_name.ends_with(".wasm") {
+            return Err(HostError::Invalid(format!(
+                "{} is neither a plugin directory, a plugin.json nor a .wasm file",
+                source.display()
+            )));
+        }
+        let beside = source.with_file_name(MANIFEST_FILE);
+        if beside.is_file() {
+            let (manifest, wasm) = parse_at(&beside)?;
+            if manifest.wasm.file == file_name {
+                return Ok((manifest, wasm));
+            }
+        }
+        let wasm = read(source)?;
+        Ok((PluginManifest::generate(&file_name, &wasm)?, wasm))
+    }
+
+    fn write_plugin_dir(&self, loaded: &Loaded) -> Result<()> {
+        let dir = &self.inner.plugins_dir;
+        let name = &loaded.manifest.name;
+        let mut nonce = [0u8; 8];
+        self.inner.state.random.fill(&mut nonce);
+        let staging = dir.join(format!(".staging-{name}-{}", hex::encode(nonce)));
+        let old = dir.join(format!(".old-{name}-{}", hex::encode(nonce)));
+        let target = dir.join(name);
+        let io = |action: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |e| HostError::io(action, p, e)
+        };
+        fs::create_dir_all(&staging).map_err(io("creating", &staging))?;
+        let manifest_json = serde_json::to_string_pretty(&loaded.manifest).expect("manifest serialises");
+        fs::write(staging.join(MANIFEST_FILE), manifest_json).map_err(io("writing", &staging))?;
+        fs::write(staging.join(&loaded.manifest.wasm.file), loaded.wasm.as_slice()).map_err(io("writing", &staging))?;
+        if !loaded.enabled {
+            fs::write(staging.join(DISABLED_MARKER), b"").map_err(io("writing", &staging))?;
+        }
+        if target.exists() {
+            fs::rename(&target, &old).map_err(io("moving aside", &target))?;
+        }
+        fs::rename(&staging, &target).map_err(io("installing", &target))?;
+        let _ = fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Removes a plugin and its grants; with `purge`, its key-value data too.
+    pub fn remove(&self, name: &str, purge: bool) -> Result<()> {
+        crate::manifest::check_name(name)?;
+        let removed = self.write_plugins().remove(name);
+        let dir = self.inner.plugins_dir.join(name);
+        if removed.is_none() && !dir.exists() {
+            return Err(HostError::UnknownPlugin(name.to_owned()));
+        }
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| HostError::io("removing", &dir, e))?;
+        }
+        self.db().revoke_all(name)?;
+        if purge {
+            self.db().kv_clear(name)?;
+        }
+        Ok(())
+    }
+
+    /// Enables or disables a plugin; disabled plugins refuse calls.
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginInfo> {
+        let current = self.get(name)?;
+        let marker = self.inner.plugins_dir.join(name).join(DISABLED_MARKER);
+        if enabled {
+            match fs::remove_file(&marker) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(HostError::io("enabling", &marker, e)),
+            }
+        } else {
+            fs::write(&marker, b"").map_err(|e| HostError::io("disabling", &marker, e))?;
+        }
+        let loaded = self.make_loaded(current.manifest.clone(), current.wasm.as_slice().to_vec(), enabled);
+        self.write_plugins().insert(name.to_owned(), Arc::new(loaded));
+        self.info(name)
+    }
+
+    /// Describes one plugin.
+    pub fn info(&self, name: &str) -> Result<PluginInfo> {
+        let loaded = self.get(name)?;
+        let granted = self.db().list_grants(name)?.into_iter().map(|g| g.grant).collect();
+        let m = &loaded.manifest;
+        Ok(PluginInfo {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            description: m.description.clone(),
+            exports: m.exports.clone(),
+            public: m.public.clone(),
+            requested_grants: m.grants.clone(),
+            granted,
+            enabled: loaded.enabled,
+            sha256: sha256_hex(&loaded.wasm),
+            wasm_bytes: loaded.wasm.len(),
+            instances: loaded.pool.counts().0,
+        })
+    }
+
+    /// Describes every plugin, by name.
+    pub fn list(&self) -> Result<Vec<PluginInfo>> {
+        let names: Vec<String> =
+            self.inner.plugins.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        names.iter().map(|n| self.info(n)).collect()
+    }
+
+    /// The manifest of an installed plugin.
+    pub fn manifest(&self, name: &str) -> Result<PluginManifest> {
+        Ok(self.get(name)?.manifest.clone())
+    }
+
+    /// Grants `grants` to an installed plugin.
+    pub fn grant(&self, name: &str, grants: &[Grant]) -> Result<()> {
+        self.get(name)?;
+        let names: Vec<String> = grants.iter().map(|g| g.as_str().to_owned()).collect();
+        Ok(self.db().grant(name, &names, self.inner.state.clock.now_ms())?)
+    }
+
+    /// Revokes one grant; returns whether it was held. Takes effect on the next call.
+    pub fn revoke(&self, name: &str, grant: Grant) -> Result<bool> {
+        self.get(name)?;
+        Ok(self.db().revoke(name, grant.as_str())?)
+    }
+}
+
+fn describe_failure(err: &extism::Error, manifest: &PluginManifest) -> String {
+    let text = format!("{err:#}");
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("timeout") || lower.contains("interrupt") {
+        return format!("timed out after {} ms", manifest.limits.timeout_ms);
+    }
+    if lower.contains("fuel") {
+        return "ran out of fuel".into();
+    }
+    if lower.contains("oom")
+        || lower.contains("memory") && (lower.contains("grow") || lower.contains("limit") || lower.contains("maximum"))
+    {
+        return format!("exceeded its memory limit of {} pages", manifest.limits.memory_pages);
+    }
+    let first: String = text.lines().next().unwrap_or("unknown failure").chars().take(400).collect();
+    if lower.contains("unreachable") || lower.contains("trap") {
+        return format!("trapped: {first}");
+    }
+    first
+}
+
+/// Writes the wasmtime cache configuration that points into `cache_dir`.
+fn write_cache_config(cache_dir: &Path) -> Result<PathBuf> {
+    let modules = cache_dir.join("wasmtime");
+    fs::create_dir_all(&modules).map_err(|e| HostError::io("creating cache dir", &modules, e))?;
+    let modules = modules.canonicalize().map_err(|e| HostError::io("resolving cache dir", &modules, e))?;
+    let path = cache_dir.join("wasmtime.toml");
+    let escaped = modules.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let text = format!("[cache]\ndirectory = \"{escaped}\"\n");
+    if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        let tmp = cache_dir.join(format!("wasmtime.toml.{}", std::process::id()));
+        fs::write(&tmp, &text).map_err(|e| HostError::io("writing", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| HostError::io("writing", &path, e))?;
+    }
+    Ok(path)
+}

@@ -1,0 +1,62 @@
+//! State shared by every plugin call: the database, clock, randomness, signing key, event bus
+//! and mailer. Host functions reach the outside world only through this.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use a2e_db::{AuditEvent, Db};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, RandomSource};
+use crate::mail::Mailer;
+
+/// Shared state behind every host function.
+pub struct HostState {
+    /// The database.
+    pub db: Db,
+    /// The clock plugins see.
+    pub clock: Arc<dyn Clock>,
+    /// The randomness plugins get.
+    pub random: Arc<dyn RandomSource>,
+    /// The mailer behind `email_send`.
+    pub mailer: Arc<dyn Mailer>,
+    /// Audit and plugin events, published to subscribers.
+    pub events: EventBus,
+    /// Key for `token_sign`/`token_verify`; never leaves the host.
+    pub(crate) signing_key: Zeroizing<Vec<u8>>,
+}
+
+/// An in-process publish/subscribe channel for audit events.
+///
+/// Each subscriber has a bounded queue; a subscriber whose queue is full is dropped, so one slow
+/// consumer never holds up the others or the plugin that emitted the event.
+#[derive(Default)]
+pub struct EventBus {
+    subscribers: Mutex<Vec<Sender<AuditEvent>>>,
+}
+
+impl EventBus {
+    /// Subscribes with a queue of `capacity` events.
+    pub fn subscribe(&self, capacity: usize) -> Receiver<AuditEvent> {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        rx
+    }
+
+    /// Publishes to every live subscriber, dropping the full and the disconnected.
+    pub fn publish(&self, event: &AuditEvent) {
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).retain(|tx| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("dropping a slow event subscriber");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
+    }
+
+    /// Number of live subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}

@@ -1,0 +1,159 @@
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use a2e_host::HostError;
+use serde_json::json;
+
+use crate::{install_fixture, test_host, TestHost};
+
+fn limited() -> serde_json::Value {
+    json!({ "limits": { "memory_pages": 256, "timeout_ms": 1000, "max_instances": 8 } })
+}
+
+fn fail(t: &TestHost, function: &str, input: &str) -> String {
+    match t.host.call("fx", function, input.as_bytes(), &Default::default()) {
+        Err(HostError::CallFailed { plugin, function: f, message }) => {
+            assert_eq!((plugin.as_str(), f.as_str()), ("fx", function));
+            message
+        }
+        other => panic!("{function}: expected a failed call, got {other:?}"),
+    }
+}
+
+fn echo_works(t: &TestHost) {
+    assert_eq!(t.host.call("fx", "echo", b"still here", &Default::default()).unwrap(), b"still here");
+}
+
+#[test]
+fn each_fault_is_a_clear_error_and_the_plugin_keeps_serving() {
+    let t = test_host();
+    install_fixture(&t, "fx", &[], limited());
+    install_fixture(&t, "other", &[], limited());
+    let trap = fail(&t, "trap", "");
+    assert!(trap.contains("trap") || trap.contains("unreachable"), "{trap}");
+    echo_works(&t);
+    let panic = fail(&t, "panic", "");
+    assert!(!panic.is_empty(), "{panic}");
+    echo_works(&t);
+    assert_eq!(fail(&t, "spin", ""), "timed out after 1000 ms");
+    echo_works(&t);
+    let oom = fail(&t, "alloc", "64");
+    assert!(oom.contains("memory"), "{oom}");
+    echo_works(&t);
+    let big = fail(&t, "big_output", &(100 << 20).to_string());
+    assert!(big.contains("memory") || big.contains("exceeds"), "{big}");
+    echo_works(&t);
+    // Another plugin is unaffected throughout.
+    assert_eq!(t.host.call("other", "echo", b"x", &Default::default()).unwrap(), b"x");
+}
+
+#[test]
+fn output_over_the_host_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
+    let mut config = a2e_host::HostConfig::new(dir.path());
+    config.caps.max_output_bytes = 1000;
+    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
+    let t = TestHost { host: a2e_host::Host::open(db, config).unwrap(), dir, clock: a2e_host::ManualClock::new(0) };
+    install_fixture(&t, "fx", &[], json!({}));
+    assert_eq!(t.host.call("fx", "big_output", b"1000", &Default::default()).unwrap().len(), 1000);
+    assert!(fail(&t, "big_output", "1001").contains("exceeds the 1000-byte limit"));
+    echo_works(&t);
+}
+
+#[test]
+fn fuel_limit_stops_a_runaway_call() {
+    let t = test_host();
+    install_fixture(&t, "fx", &[], json!({ "limits": { "fuel": 5_000_000, "timeout_ms": 30_000 } }));
+    assert_eq!(fail(&t, "spin", ""), "ran out of fuel");
+    echo_works(&t);
+}
+
+#[test]
+fn a_timeout_does_not_fail_concurrent_calls_to_the_same_plugin() {
+    let t = Arc::new(test_host());
+    install_fixture(&t, "fx", &[], limited());
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (t, stop, calls) = (t.clone(), stop.clone(), calls.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let out = t.host.call("fx", "work", b"", &Default::default());
+                    assert!(out.is_ok(), "a healthy call failed while another timed out: {out:?}");
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        assert_eq!(fail(&t, "spin", ""), "timed out after 1000 ms");
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(calls.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn eight_threads_times_a_thousand_calls() {
+    let t = Arc::new(test_host());
+    install_fixture(&t, "fx", &["kv"], json!({ "limits": { "max_instances": 8 } }));
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (t, barrier) = (t.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                for n in 0..1000 {
+                    let input = format!("{i}-{n}");
+                    let out = t.host.call("fx", "echo", input.as_bytes(), &Default::default()).unwrap();
+                    assert_eq!(out, input.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let info = t.host.info("fx").unwrap();
+    assert!(info.instances >= 1 && info.instances <= 8, "{}", info.instances);
+}
+
+#[test]
+fn a_busy_pool_reports_busy_after_the_checkout_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
+    let mut config = a2e_host::HostConfig::new(dir.path());
+    config.checkout_timeout = std::time::Duration::from_millis(50);
+    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
+    let t = Arc::new(TestHost {
+        host: a2e_host::Host::open(db, config).unwrap(),
+        dir,
+        clock: a2e_host::ManualClock::new(0),
+    });
+    install_fixture(&t, "fx", &[], json!({ "limits": { "max_instances": 1, "timeout_ms": 2000 } }));
+    let spinner = {
+        let t = t.clone();
+        thread::spawn(move || t.host.call("fx", "spin", b"", &Default::default()))
+    };
+    // Once the spinner holds the only instance, a call waits 50 ms and reports Busy.
+    let mut saw_busy = false;
+    for _ in 0..1_000_000 {
+        match t.host.call("fx", "echo", b"", &Default::default()) {
+            Err(HostError::Busy(name)) => {
+                assert_eq!(name, "fx");
+                saw_busy = true;
+                break;
+            }
+            Ok(_) => thread::yield_now(),
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(saw_busy);
+    assert!(spinner.join().unwrap().is_err());
+    echo_works(&t);
+}
