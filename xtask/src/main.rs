@@ -12,7 +12,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test            set up, then run every check: fmt, clippy (warnings denied) and all tests
-  run [ARGS...]   set up, build a2e in release mode and run it (default: `db init` then `db status`)
+  run [ARGS...]   set up, build a2e in release mode and run it with ARGS
+                  (default: `db init`, `db status`, `plugin list` on the user's data dir)
   bench           run every benchmark and print the ratio tables";
 
 fn main() -> Result<()> {
@@ -40,9 +41,13 @@ fn step(name: &str) {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_in(&root(), args)
+}
+
+fn cargo_in(dir: &Path, args: &[&str]) -> Result<()> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
-        .current_dir(root())
+        .current_dir(dir)
         .status()
         .with_context(|| format!("starting cargo {}", args.join(" ")))?;
     if !status.success() {
@@ -51,8 +56,37 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Debian packages the build needs: a C toolchain and OpenSSL's headers for SQLCipher.
+const DEBIAN_PACKAGES: &[&str] = &["build-essential", "pkg-config", "libssl-dev"];
+
+/// Installs the system packages when missing: with apt-get when running as root, otherwise it
+/// says what to install.
+fn system_packages() -> Result<()> {
+    let has_headers = Path::new("/usr/include/openssl/crypto.h").exists();
+    let has_cc = Command::new("cc").arg("--version").output().is_ok_and(|o| o.status.success());
+    if has_headers && has_cc {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let has_apt = Path::new("/usr/bin/apt-get").exists();
+    if is_root && has_apt {
+        step(&format!("installing Debian packages: {}", DEBIAN_PACKAGES.join(" ")));
+        let update = Command::new("apt-get").args(["update", "-q"]).status()?;
+        let install = Command::new("apt-get").args(["install", "-y", "-q"]).args(DEBIAN_PACKAGES).status()?;
+        if update.success() && install.success() {
+            return Ok(());
+        }
+        bail!("apt-get could not install {}", DEBIAN_PACKAGES.join(" "));
+    }
+    bail!(
+        "SQLCipher needs a C compiler and OpenSSL headers. Install them first, e.g. on Debian/Ubuntu:\n  sudo apt-get install {}\n(on Fedora: gcc openssl-devel; on macOS: xcode-select --install && brew install openssl)",
+        DEBIAN_PACKAGES.join(" ")
+    )
+}
+
 /// Makes sure the toolchain pieces the build needs are installed.
 fn setup() -> Result<()> {
+    system_packages()?;
     step("setup: checking the wasm32-unknown-unknown target");
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
@@ -71,12 +105,48 @@ fn setup() -> Result<()> {
     }
 }
 
+/// Builds the plugins workspace (template, test guests) for wasm32 into the shared target dir,
+/// where the host's tests find them.
+fn build_plugins() -> Result<()> {
+    step("building plugins/ for wasm32-unknown-unknown (release)");
+    cargo_in(
+        &root().join("plugins"),
+        &[
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+            &target_dir().display().to_string(),
+        ],
+    )
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
 fn test() -> Result<()> {
     setup()?;
-    step("cargo fmt --check");
+    step("cargo fmt --check (host and plugins)");
     cargo(&["fmt", "--all", "--check"])?;
-    step("cargo clippy (warnings denied)");
+    cargo_in(&root().join("plugins"), &["fmt", "--all", "--check"])?;
+    build_plugins()?;
+    step("cargo clippy (warnings denied, host and plugins)");
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo_in(
+        &root().join("plugins"),
+        &[
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+            &target_dir().display().to_string(),
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     step("cargo test (workspace)");
     cargo(&["test", "--workspace"])?;
     println!("\nall checks passed");
@@ -87,10 +157,9 @@ fn run(args: &[String]) -> Result<()> {
     setup()?;
     step("building a2e (release)");
     cargo(&["build", "--release", "--package", "a2e"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let bin = target.join("release").join("a2e");
+    let bin = target_dir().join("release").join("a2e");
     let runs: Vec<Vec<String>> = if args.is_empty() {
-        vec![vec!["db".into(), "init".into()], vec!["db".into(), "status".into()]]
+        vec![vec!["db".into(), "init".into()], vec!["db".into(), "status".into()], vec!["plugin".into(), "list".into()]]
     } else {
         vec![args.to_vec()]
     };
@@ -106,7 +175,10 @@ fn run(args: &[String]) -> Result<()> {
 
 fn bench() -> Result<()> {
     setup()?;
+    build_plugins()?;
     step("storage: plain SQLite vs SQLCipher");
     cargo(&["bench", "--package", "a2e-db", "--bench", "db"])?;
+    step("runtime: a2e vs raw Extism, native baselines");
+    cargo(&["bench", "--package", "a2e-host", "--bench", "runtime"])?;
     Ok(())
 }

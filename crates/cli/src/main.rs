@@ -3,10 +3,12 @@
 mod db_cmd;
 mod exit;
 mod keys;
+mod plugin_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// a2e: a WebAssembly plugin host on an encrypted embedded database.
@@ -34,6 +36,9 @@ pub(crate) enum Command {
     /// Create, inspect and maintain the encrypted database.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// Create, build, install, call and manage plugins.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
 }
 
 impl Cli {
@@ -48,6 +53,14 @@ impl Cli {
     }
 }
 
+/// Opens the database in `dir` (creating it on first use) with the key source the environment and
+/// flags select.
+pub(crate) fn open_db(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<a2e_db::Db> {
+    let stdin = std::io::stdin();
+    let source = keys::resolve(dir, cli.passphrase_stdin, &mut stdin.lock())?;
+    a2e_db::Db::open(dir, &source).with_context(|| format!("opening the database in {}", dir.display()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -56,6 +69,7 @@ fn main() -> ExitCode {
         .init();
     let result = match &cli.command {
         Command::Db(cmd) => db_cmd::run(&cli, cmd),
+        Command::Plugin(cmd) => plugin_cmd::run(&cli, cmd),
     };
     match result {
         Ok(code) => code,

@@ -39,7 +39,7 @@ struct PoolState {
 
 /// What a checkout yields: an idle instance, or the right to build a new one.
 pub(crate) enum Checkout {
-    Ready(Instance),
+    Ready(Box<Instance>),
     Build,
 }
 
@@ -54,7 +54,7 @@ impl Pool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(instance) = state.idle.pop() {
-                return Ok(Checkout::Ready(instance));
+                return Ok(Checkout::Ready(Box::new(instance)));
             }
             if state.live < self.max {
                 state.live += 1;

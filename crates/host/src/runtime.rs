@@ -133,6 +133,34 @@ struct Inner {
     config_overrides: BTreeMap<String, BTreeMap<String, String>>,
     functions: Vec<Function>,
     plugins: RwLock<BTreeMap<String, Arc<Loaded>>>,
+    grants: GrantCache,
+}
+
+/// Grants per plugin, reloaded after any commit to the database (by this process or another), so
+/// a revocation takes effect on the next call without a database read on every call.
+#[derive(Default)]
+struct GrantCache {
+    state: std::sync::Mutex<(i64, BTreeMap<String, GrantSet>)>,
+}
+
+impl GrantCache {
+    fn get(&self, db: &Db, plugin: &str) -> Result<GrantSet> {
+        let version = db.data_version()?;
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.0 != version {
+                *state = (version, BTreeMap::new());
+            } else if let Some(set) = state.1.get(plugin) {
+                return Ok(*set);
+            }
+        }
+        let set = GrantSet::of(db.list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.0 == version {
+            state.1.insert(plugin.to_owned(), set);
+        }
+        Ok(set)
+    }
 }
 
 impl Host {
@@ -174,6 +202,7 @@ impl Host {
                 config_overrides: config.config_overrides,
                 functions: host_fns::extism_functions(),
                 plugins: RwLock::new(BTreeMap::new()),
+                grants: GrantCache::default(),
             }),
         };
         host.load_installed()?;
@@ -274,8 +303,9 @@ impl Host {
 
     /// Calls `function` of `plugin` with `input`; returns the plugin's output bytes.
     ///
-    /// Grants are read from the database at the start of every call, so a revocation takes effect
-    /// on the next call. A failing call (trap, panic, timeout, memory or fuel limit) discards its
+    /// Grants are checked against the database at the start of every call (through a cache that
+    /// is dropped after any commit), so a revocation, even by another process, takes effect on the
+    /// next call. A failing call (trap, panic, timeout, memory or fuel limit) discards its
     /// instance; other calls, including concurrent calls to the same plugin, are unaffected.
     pub fn call(&self, plugin: &str, function: &str, input: &[u8], options: &CallOptions) -> Result<Vec<u8>> {
         let loaded = self.get(plugin)?;
@@ -285,7 +315,7 @@ impl Host {
         if !loaded.manifest.exports.iter().any(|e| e == function) {
             return Err(HostError::UnknownFunction { plugin: plugin.to_owned(), function: function.to_owned() });
         }
-        let grants = GrantSet::of(self.db().list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
+        let grants = self.inner.grants.get(self.db(), plugin)?;
         let ctx = CallCtx {
             plugin: Arc::from(plugin),
             grants,
@@ -294,7 +324,7 @@ impl Host {
             state: self.inner.state.clone(),
         };
         let mut instance = match loaded.pool.checkout(self.inner.checkout_timeout, plugin)? {
-            Checkout::Ready(instance) => instance,
+            Checkout::Ready(instance) => *instance,
             Checkout::Build => match self.compile(&loaded).and_then(Instance::new) {
                 Ok(instance) => instance,
                 Err(err) => {
@@ -328,6 +358,13 @@ impl Host {
     fn failed(&self, plugin: &str, function: &str, message: String) -> HostError {
         tracing::warn!(plugin, function, %message, "plugin call failed");
         HostError::CallFailed { plugin: plugin.to_owned(), function: function.to_owned(), message }
+    }
+
+    /// Reads and validates a plugin source without installing it (to show its grants first).
+    pub fn inspect(&self, source: &Path) -> Result<PluginManifest> {
+        let (manifest, wasm) = self.read_source(source)?;
+        manifest.validate(&wasm, &self.inner.caps)?;
+        Ok(manifest)
     }
 
     /// Installs a plugin from a directory with plugin.json, a plugin.json path, or a .wasm file

@@ -70,31 +70,82 @@ mod raw {
     }
 
     imports!(
-        db_create_user, db_get_user_by_email, db_get_user_by_uuid, db_update_user_password,
-        db_replace_user_password_hash, db_update_user_email_verified, db_update_user_profile,
-        db_create_session, db_get_session, db_touch_session, db_list_user_sessions, db_delete_session,
-        db_delete_user_sessions, db_cleanup_expired_sessions,
-        db_create_email_verification_token, db_get_email_verification_token, db_delete_email_verification_token,
-        db_consume_email_verification_token, db_delete_user_email_verification_tokens,
-        db_create_password_reset_token, db_get_password_reset_token, db_delete_password_reset_token,
-        db_consume_password_reset_token, db_delete_user_password_reset_tokens,
-        db_create_refresh_token, db_get_refresh_token, db_rotate_refresh_token, db_revoke_refresh_family,
+        db_create_user,
+        db_get_user_by_email,
+        db_get_user_by_uuid,
+        db_update_user_password,
+        db_replace_user_password_hash,
+        db_update_user_email_verified,
+        db_update_user_profile,
+        db_create_session,
+        db_get_session,
+        db_touch_session,
+        db_list_user_sessions,
+        db_delete_session,
+        db_delete_user_sessions,
+        db_cleanup_expired_sessions,
+        db_create_email_verification_token,
+        db_get_email_verification_token,
+        db_delete_email_verification_token,
+        db_consume_email_verification_token,
+        db_delete_user_email_verification_tokens,
+        db_create_password_reset_token,
+        db_get_password_reset_token,
+        db_delete_password_reset_token,
+        db_consume_password_reset_token,
+        db_delete_user_password_reset_tokens,
+        db_create_refresh_token,
+        db_get_refresh_token,
+        db_rotate_refresh_token,
+        db_revoke_refresh_family,
         db_revoke_user_refresh_tokens,
-        db_create_agent, db_get_agent, db_update_agent, db_delete_agent, db_list_agents,
-        db_create_chat_session, db_get_chat_session, db_update_chat_session_title, db_delete_chat_session,
-        db_list_chat_sessions, db_add_chat_message, db_get_chat_message, db_list_chat_messages,
-        db_delete_chat_message, db_get_setting, db_set_setting, db_delete_setting, db_list_settings,
-        db_create_agent_execution, db_update_agent_execution, db_get_agent_execution, db_list_agent_executions,
-        kv_get, kv_set, kv_delete, kv_list, ratelimit_hit, ratelimit_peek, ratelimit_reset,
-        time_now, random_bytes, log, config_get, event_emit, crypto_hash_password, crypto_verify_password,
-        token_sign, token_verify, email_send,
+        db_create_agent,
+        db_get_agent,
+        db_update_agent,
+        db_delete_agent,
+        db_list_agents,
+        db_create_chat_session,
+        db_get_chat_session,
+        db_update_chat_session_title,
+        db_delete_chat_session,
+        db_list_chat_sessions,
+        db_add_chat_message,
+        db_get_chat_message,
+        db_list_chat_messages,
+        db_delete_chat_message,
+        db_get_setting,
+        db_set_setting,
+        db_delete_setting,
+        db_list_settings,
+        db_create_agent_execution,
+        db_update_agent_execution,
+        db_get_agent_execution,
+        db_list_agent_executions,
+        kv_get,
+        kv_set,
+        kv_delete,
+        kv_list,
+        ratelimit_hit,
+        ratelimit_peek,
+        ratelimit_reset,
+        time_now,
+        random_bytes,
+        log,
+        config_get,
+        event_emit,
+        crypto_hash_password,
+        crypto_verify_password,
+        token_sign,
+        token_verify,
+        email_send,
     );
 }
 
 /// Calls a host function by name with raw request bytes and returns the raw envelope bytes.
 /// For tools and tests; plugins normally use the typed modules.
 pub fn call_raw(function: &str, request: Vec<u8>) -> Result<Vec<u8>> {
-    let f = raw::by_name(function).ok_or_else(|| error(codes::INVALID_INPUT, format!("no host function `{function}`")))?;
+    let f =
+        raw::by_name(function).ok_or_else(|| error(codes::INVALID_INPUT, format!("no host function `{function}`")))?;
     // SAFETY: as in `call`.
     unsafe { f(request) }.map_err(|e| error(codes::INTERNAL, e.to_string()))
 }
@@ -241,10 +292,7 @@ pub mod kv {
     /// Reads a key.
     pub fn get(key: &str) -> Result<Option<Vec<u8>>> {
         let value: KvValue = crate::call(crate::raw::kv_get, &ByKey { key: key.into() })?;
-        value
-            .value
-            .map(|v| B64.decode(v).map_err(|e| error(codes::INTERNAL, e.to_string())))
-            .transpose()
+        value.value.map(|v| B64.decode(v).map_err(|e| error(codes::INTERNAL, e.to_string()))).transpose()
     }
 
     /// Reads a key as UTF-8 text.

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `a2e` binary, run as a user would, against temp data dirs.
 
 mod db; // a2e db ...
+mod plugin; // a2e plugin ...
 
 use std::io::Write;
 use std::path::Path;

@@ -104,3 +104,17 @@ fn host_secret_is_created_once() {
     assert_eq!(first, vec![7; 32]);
     assert_eq!(second, first);
 }
+
+#[test]
+fn data_version_changes_on_commits_from_any_connection() {
+    let (dir, db) = open_temp();
+    let v0 = db.data_version().unwrap();
+    assert_eq!(db.data_version().unwrap(), v0, "stable without writes");
+    db.grant("p", &["kv".into()], T0).unwrap();
+    let v1 = db.data_version().unwrap();
+    assert_ne!(v1, v0);
+    // A second handle on the same file stands in for another process.
+    let other = a2e_db::Db::open(dir.path(), &crate::key_file(&dir)).unwrap();
+    other.revoke("p", "kv").unwrap();
+    assert_ne!(db.data_version().unwrap(), v1);
+}

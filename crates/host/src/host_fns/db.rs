@@ -348,3 +348,100 @@ pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
         ("db_list_agent_executions", typed!(list_agent_executions)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The storage row must serialise to exactly the JSON of the ABI type plugins decode.
+    fn same_shape<Row: Serialize, Wire: Serialize + DeserializeOwned>(row: Row) {
+        let json = serde_json::to_value(&row).unwrap();
+        let wire: Wire = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(serde_json::to_value(&wire).unwrap(), json);
+    }
+
+    #[test]
+    fn storage_rows_have_the_abi_shapes() {
+        let s = |v: &str| v.to_owned();
+        same_shape::<_, abi::User>(store::User {
+            id: 1,
+            uuid: s("u"),
+            name: s("n"),
+            email: s("e"),
+            password_hash: s("h"),
+            email_verified: true,
+            avatar: None,
+            bio: Some(s("b")),
+            role: s("user"),
+            disabled: false,
+            created_at: 1,
+            updated_at: 2,
+        });
+        same_shape::<_, abi::Session>(store::Session {
+            id: s("i"),
+            user_uuid: s("u"),
+            created_at: 1,
+            last_seen_at: 2,
+            expires_at: 3,
+        });
+        let token =
+            store::OneTimeToken { token_hash: s("t"), user_uuid: s("u"), email: s("e"), created_at: 1, expires_at: 2 };
+        same_shape::<_, abi::OneTimeToken>(token);
+        let refresh = store::RefreshToken {
+            token_hash: s("t"),
+            family_id: s("f"),
+            user_uuid: s("u"),
+            session_id: Some(s("s")),
+            parent_hash: None,
+            created_at: 1,
+            expires_at: 2,
+            revoked_at: Some(3),
+        };
+        same_shape::<_, abi::RefreshToken>(refresh.clone());
+        same_shape::<_, abi::Rotation>(store::Rotation::Rotated { token: refresh });
+        same_shape::<_, abi::Rotation>(store::Rotation::Reused { family_id: s("f"), user_uuid: s("u") });
+        same_shape::<_, abi::Rotation>(store::Rotation::Expired);
+        same_shape::<_, abi::Rotation>(store::Rotation::NotFound);
+        same_shape::<_, abi::Agent>(store::Agent {
+            id: s("a"),
+            name: s("n"),
+            description: s("d"),
+            model_name: s("m"),
+            system_prompt: s("p"),
+            is_active: true,
+            created_at: 1,
+            updated_at: 2,
+        });
+        same_shape::<_, abi::ChatSession>(store::ChatSession {
+            id: s("c"),
+            title: s("t"),
+            model_name: None,
+            agent_id: Some(s("a")),
+            created_at: 1,
+            updated_at: 2,
+        });
+        same_shape::<_, abi::ChatMessage>(store::ChatMessage {
+            id: s("m"),
+            session_id: s("c"),
+            role: s("user"),
+            content: s("x"),
+            model_name: None,
+            created_at: 1,
+        });
+        same_shape::<_, abi::Setting>(store::Setting { key: s("k"), value: s("v"), updated_at: 1 });
+        same_shape::<_, abi::AgentExecution>(store::AgentExecution {
+            id: s("e"),
+            agent_id: s("a"),
+            session_id: None,
+            status: s("running"),
+            input: s("i"),
+            output: None,
+            error: Some(s("x")),
+            started_at: 1,
+            completed_at: None,
+        });
+    }
+}

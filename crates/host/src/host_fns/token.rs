@@ -67,7 +67,8 @@ pub fn verify_jwt(key: &[u8], audience: &str, token: &str, now_secs: i64) -> Res
     }
     let signature = B64URL.decode(signature).map_err(|_| "bad signature encoding")?;
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac accepts any key length");
-    mac.update(token[..token.len() - token.rsplit('.').next().map_or(0, str::len) - 1].as_bytes());
+    let (signing_input, _) = token.rsplit_once('.').ok_or("not a compact JWS")?;
+    mac.update(signing_input.as_bytes());
     mac.verify_slice(&signature).map_err(|_| "bad signature")?;
     let claims: Map<String, Value> =
         B64URL.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("bad payload")?;

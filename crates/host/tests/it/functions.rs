@@ -183,3 +183,16 @@ fn random_bytes_come_from_the_injected_source() {
     install_fixture(&t, "fx", &["random"], json!({}));
     assert_eq!(host_fn(&t, "fx", "random_bytes", json!({ "len": 3 }))["data"]["bytes"], "q6ur");
 }
+
+#[test]
+fn a_revocation_by_another_process_takes_effect_on_the_next_call() {
+    let t = test_host();
+    install_fixture(&t, "fx", &["time"], json!({}));
+    assert_eq!(host_fn(&t, "fx", "time_now", json!({}))["success"], true);
+    // A second handle on the same database file stands in for `a2e plugin revoke` in a shell.
+    let other = a2e_db::Db::open(t.dir.path(), &a2e_db::KeySource::KeyFile(t.dir.path().join("db.key"))).unwrap();
+    assert!(other.revoke("fx", "time").unwrap());
+    assert_eq!(host_fn(&t, "fx", "time_now", json!({}))["error"]["code"], "PERMISSION_DENIED");
+    other.grant("fx", &["time".into()], T0).unwrap();
+    assert_eq!(host_fn(&t, "fx", "time_now", json!({}))["success"], true);
+}

@@ -1,0 +1,422 @@
+//! `a2e plugin ...`: new, build, install, list, call, remove, grants, grant, revoke, enable, disable.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use a2e_abi::Grant;
+use a2e_host::manifest::{inspect_module, sha256_hex, Caps, Limits, PluginManifest, WasmRef};
+use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::exit::{self, coded};
+use crate::{open_db, Cli};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum PluginCommand {
+    /// Create a new plugin project from the template; it builds as is.
+    New {
+        /// Plugin name (lower-case letters, digits, '-' and '_').
+        name: String,
+        /// Parent directory of the new project.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin project for wasm32 and write dist/plugin.json and the module.
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write plugin.json and the module (default: DIR/dist).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install a plugin from a directory, a plugin.json or a .wasm file.
+    Install {
+        /// Plugin directory, plugin.json, or .wasm.
+        path: PathBuf,
+        /// Grant what the plugin requests without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Install without granting anything.
+        #[arg(long, conflicts_with = "yes")]
+        no_grants: bool,
+        /// Replace an installed plugin of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List installed plugins.
+    List,
+    /// Call FUNCTION of plugin NAME with INPUT (or standard input when INPUT is '-' or absent)
+    /// and print the output bytes.
+    Call {
+        /// Plugin name.
+        name: String,
+        /// Exported function.
+        function: String,
+        /// Input bytes as text; '-' reads standard input.
+        input: Option<String>,
+    },
+    /// Remove a plugin and its grants.
+    Remove {
+        /// Plugin name.
+        name: String,
+        /// Also delete the plugin's key-value data.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Show the grants a plugin requests and holds.
+    Grants {
+        /// Plugin name.
+        name: String,
+    },
+    /// Grant a plugin a capability.
+    Grant {
+        /// Plugin name.
+        name: String,
+        /// Grant name, such as kv or db:users.
+        grant: String,
+    },
+    /// Revoke a grant; it takes effect on the next call.
+    Revoke {
+        /// Plugin name.
+        name: String,
+        /// Grant name.
+        grant: String,
+    },
+    /// Accept calls to a plugin again.
+    Enable {
+        /// Plugin name.
+        name: String,
+    },
+    /// Refuse calls to a plugin.
+    Disable {
+        /// Plugin name.
+        name: String,
+    },
+}
+
+pub(crate) fn run(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PluginCommand::New { name, dir } => new_project(cli, name, dir),
+        PluginCommand::Build { dir, out } => build(cli, dir, out.as_deref()),
+        _ => run_with_host(cli, cmd),
+    }
+}
+
+fn open_host(cli: &Cli) -> anyhow::Result<Host> {
+    let dir = cli.data_dir()?;
+    let db = open_db(cli, &dir)?;
+    Host::open(db, HostConfig::new(&dir)).context("starting the plugin host")
+}
+
+fn parse_grant(name: &str) -> anyhow::Result<Grant> {
+    Grant::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Grant::ALL.iter().map(|g| g.as_str()).collect();
+        anyhow::anyhow!("unknown grant `{name}` (known: {})", known.join(", "))
+    })
+}
+
+fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
+    let host = open_host(cli)?;
+    match cmd {
+        PluginCommand::Install { path, yes, no_grants, replace } => {
+            let manifest = host.inspect(path)?;
+            let grants = manifest.grant_set()?;
+            let grant_requested = if grants.is_empty() || *no_grants {
+                false
+            } else if *yes {
+                true
+            } else {
+                confirm_grants(&manifest.name, &grants)?
+            };
+            let info = host.install(path, &InstallOptions { replace: *replace, grant_requested })?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!(
+                    "installed {} {} ({} bytes, sha256 {})",
+                    info.name, info.version, info.wasm_bytes, info.sha256
+                );
+                println!("exports: {}", info.exports.join(", "));
+                println!(
+                    "granted: {}",
+                    if info.granted.is_empty() { "nothing".into() } else { info.granted.join(", ") }
+                );
+            }
+        }
+        PluginCommand::List => {
+            let list = host.list()?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no plugins installed; install one with `a2e plugin install PATH`");
+            } else {
+                println!("{:<20} {:<10} {:<8} {:<30} exports", "name", "version", "enabled", "granted");
+                for p in list {
+                    println!(
+                        "{:<20} {:<10} {:<8} {:<30} {}",
+                        p.name,
+                        p.version,
+                        if p.enabled { "yes" } else { "no" },
+                        p.granted.join(","),
+                        p.exports.join(",")
+                    );
+                }
+            }
+        }
+        PluginCommand::Call { name, function, input } => {
+            let bytes = match input.as_deref() {
+                Some("-") | None => {
+                    let mut buf = Vec::new();
+                    if input.is_some() || !std::io::stdin().is_terminal() {
+                        std::io::stdin().read_to_end(&mut buf).context("reading the input from standard input")?;
+                    }
+                    buf
+                }
+                Some(text) => text.as_bytes().to_vec(),
+            };
+            let output = host.call(name, function, &bytes, &CallOptions::default())?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&output)?;
+            if std::io::stdout().is_terminal() && !output.ends_with(b"\n") {
+                stdout.write_all(b"\n")?;
+            }
+        }
+        PluginCommand::Remove { name, purge } => {
+            host.remove(name, *purge)?;
+            print(cli, json!({ "removed": name, "purged": purge }), &format!("removed {name}"));
+        }
+        PluginCommand::Grants { name } => {
+            let info = host.info(name)?;
+            if cli.json {
+                println!("{}", json!({ "plugin": name, "requested": info.requested_grants, "granted": info.granted }));
+            } else {
+                for grant in &info.requested_grants {
+                    let held = if info.granted.contains(grant) { "granted" } else { "NOT granted" };
+                    let what = Grant::parse(grant).map(Grant::describe).unwrap_or("");
+                    println!("{grant:<12} {held:<12} {what}");
+                }
+                for grant in info.granted.iter().filter(|g| !info.requested_grants.contains(g)) {
+                    println!("{grant:<12} granted      (not requested by the manifest)");
+                }
+                if info.requested_grants.is_empty() && info.granted.is_empty() {
+                    println!("{name} requests and holds no grants");
+                }
+            }
+        }
+        PluginCommand::Grant { name, grant } => {
+            host.grant(name, &[parse_grant(grant)?])?;
+            print(cli, json!({ "plugin": name, "granted": grant }), &format!("granted {grant} to {name}"));
+        }
+        PluginCommand::Revoke { name, grant } => {
+            let held = host.revoke(name, parse_grant(grant)?)?;
+            if !held {
+                return Err(coded(exit::FAILURE, format!("{name} does not hold {grant}")));
+            }
+            print(cli, json!({ "plugin": name, "revoked": grant }), &format!("revoked {grant} from {name}"));
+        }
+        PluginCommand::Enable { name } | PluginCommand::Disable { name } => {
+            let enabled = matches!(cmd, PluginCommand::Enable { .. });
+            let info = host.set_enabled(name, enabled)?;
+            let word = if info.enabled { "enabled" } else { "disabled" };
+            print(cli, json!({ "plugin": name, "enabled": info.enabled }), &format!("{name} {word}"));
+        }
+        PluginCommand::New { .. } | PluginCommand::Build { .. } => unreachable!("handled without a host"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(cli: &Cli, body: Value, text: &str) {
+    if cli.json {
+        println!("{body}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn confirm_grants(name: &str, grants: &[Grant]) -> anyhow::Result<bool> {
+    eprintln!("{name} asks for:");
+    for g in grants {
+        eprintln!("  {:<12} {}", g.as_str(), g.describe());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("cannot ask for confirmation without a terminal: pass --yes to grant these, or --no-grants");
+    }
+    eprint!("Grant these? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+const TEMPLATE_LIB: &str = include_str!("../../../plugins/template/src/lib.rs");
+
+/// The a2e-pdk source the scaffold depends on: `A2E_PDK_PATH`, or the one this a2e was built from.
+fn pdk_path() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("A2E_PDK_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("pdk"));
+    path.canonicalize().with_context(|| {
+        format!("the a2e-pdk crate is not at {}; set A2E_PDK_PATH to an a2e checkout's crates/pdk", path.display())
+    })
+}
+
+fn new_project(cli: &Cli, name: &str, parent: &Path) -> anyhow::Result<ExitCode> {
+    a2e_host::manifest::check_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(coded(
+            exit::FAILURE,
+            format!("{} already exists; choose another name or directory", dir.display()),
+        ));
+    }
+    let pdk = pdk_path()?;
+    let cargo_toml = format!(
+        r#"[package]
+name = "{name}"
+description = "An a2e plugin."
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+a2e-pdk = {{ path = "{pdk}" }}
+# #[plugin_fn] expands to paths in extism_pdk, so plugins depend on it directly.
+extism-pdk = "=1.4.1"
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+
+# What `a2e plugin build` writes into plugin.json besides the name, version and exports.
+[package.metadata.a2e]
+grants = ["log", "time"]
+public = []
+limits = {{ memory_pages = 256, timeout_ms = 5000, max_instances = 4 }}
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = true
+
+# A standalone project, not part of an enclosing workspace.
+[workspace]
+"#,
+        pdk = pdk.display().to_string().replace('\\', "\\\\")
+    );
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("Cargo.toml"), cargo_toml)?;
+    std::fs::write(dir.join("src/lib.rs"), TEMPLATE_LIB)?;
+    std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
+    print(
+        cli,
+        json!({ "created": dir }),
+        &format!("created {}; build it with `a2e plugin build {}`", dir.display(), dir.display()),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let manifest_path = dir.join("Cargo.toml");
+    if !manifest_path.is_file() {
+        return Err(coded(exit::FAILURE, format!("{} has no Cargo.toml; is it a plugin project?", dir.display())));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let metadata = Command::new(&cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(&manifest_path)
+        .output()
+        .context("running cargo metadata (is cargo installed?)")?;
+    if !metadata.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&metadata.stderr));
+    }
+    let metadata: Value = serde_json::from_slice(&metadata.stdout)?;
+    let wanted = manifest_path.canonicalize()?;
+    let package = metadata["packages"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["manifest_path"].as_str().map(PathBuf::from).as_ref() == Some(&wanted)))
+        .ok_or_else(|| anyhow::anyhow!("{} is not a package manifest", manifest_path.display()))?
+        .clone();
+    let name = package["name"].as_str().unwrap_or_default().to_owned();
+    a2e_host::manifest::check_name(&name)?;
+
+    eprintln!("building {name} for wasm32-unknown-unknown (release)...");
+    let mut child = Command::new(&cargo)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--message-format=json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(&manifest_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running cargo build")?;
+    let mut stdout = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the build failed (see the compiler output above); if the target is missing run `rustup target add wasm32-unknown-unknown`");
+    }
+    let wasm_path = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"].as_str().map(|n| n.replace('-', "_")) == Some(name.replace('-', "_"))
+        })
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .ok_or_else(|| anyhow::anyhow!("the build produced no .wasm; is the crate-type cdylib?"))?;
+    let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+
+    let meta = &package["metadata"]["a2e"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    let limits: Limits = if meta["limits"].is_null() {
+        Limits::default()
+    } else {
+        serde_json::from_value(meta["limits"].clone()).context("[package.metadata.a2e] limits")?
+    };
+    let config = if meta["config"].is_null() {
+        Default::default()
+    } else {
+        serde_json::from_value(meta["config"].clone()).context("[package.metadata.a2e] config")?
+    };
+    let exports: Vec<String> =
+        inspect_module(&wasm)?.exports.into_iter().filter(|e| !e.starts_with('_') && e != "memory").collect();
+    let file = format!("{name}.wasm");
+    let manifest = PluginManifest {
+        name: name.clone(),
+        version: package["version"].as_str().unwrap_or("0.0.0").to_owned(),
+        description: package["description"].as_str().unwrap_or_default().to_owned(),
+        abi_version: a2e_abi::ABI_VERSION,
+        wasm: WasmRef { file: file.clone(), sha256: sha256_hex(&wasm) },
+        exports,
+        public: strings(&meta["public"]),
+        grants: strings(&meta["grants"]),
+        limits,
+        config,
+    };
+    manifest.validate(&wasm, &Caps::default())?;
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("dist"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join(&file), &wasm)?;
+    std::fs::write(out.join("plugin.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+    print(
+        cli,
+        json!({ "dir": out, "name": name, "bytes": wasm.len(), "sha256": manifest.wasm.sha256, "exports": manifest.exports }),
+        &format!(
+            "built {name}: {} ({} KiB, sha256 {})\nexports: {}\ninstall it with `a2e plugin install {}`",
+            out.join(&file).display(),
+            wasm.len().div_ceil(1024),
+            manifest.wasm.sha256,
+            manifest.exports.join(", "),
+            out.display()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,92 @@
+use std::path::PathBuf;
+
+use crate::{a2e, json, stderr};
+
+fn wasm_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.ancestors().nth(3).unwrap().join("wasm32-unknown-unknown").join("release");
+    assert!(dir.join("template.wasm").is_file(), "build plugins/ first (cargo xtask test does)");
+    dir
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn new_build_install_call_revoke_remove() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let created = a2e(&data, &["plugin", "new", "hello-plugin", "--dir", work.path().to_str().unwrap()], &[], "");
+    assert!(created.status.success(), "{}", stderr(&created));
+    let project = work.path().join("hello-plugin");
+    let again = a2e(&data, &["plugin", "new", "hello-plugin", "--dir", work.path().to_str().unwrap()], &[], "");
+    assert_eq!(again.status.code(), Some(1));
+
+    let built = a2e(&data, &["plugin", "build", project.to_str().unwrap(), "--json"], &[], "");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let report = json(&built);
+    assert_eq!(report["name"], "hello-plugin");
+    assert_eq!(report["exports"], serde_json::json!(["get_info", "greet", "repeat", "validate"]));
+    let dist = project.join("dist");
+    assert!(dist.join("plugin.json").is_file() && dist.join("hello-plugin.wasm").is_file());
+
+    let refused = a2e(&data, &["plugin", "install", dist.to_str().unwrap()], &[], "");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("read the clock"), "the grants are shown: {}", stderr(&refused));
+
+    let installed = a2e(&data, &["plugin", "install", dist.to_str().unwrap(), "--yes"], &[], "");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    assert!(stdout(&installed).contains("granted: log, time"), "{}", stdout(&installed));
+
+    let call = a2e(&data, &["plugin", "call", "hello-plugin", "greet", r#"{"name":"Ada"}"#], &[], "");
+    assert!(call.status.success(), "{}", stderr(&call));
+    assert_eq!(json(&call)["data"]["message"], "Hello, Ada!");
+    let from_stdin = a2e(&data, &["plugin", "call", "hello-plugin", "repeat", "-"], &[], r#"{"text":"ab","count":3}"#);
+    assert_eq!(json(&from_stdin)["data"]["text"], "ababab");
+
+    let list = a2e(&data, &["plugin", "list", "--json"], &[], "");
+    assert_eq!(json(&list)[0]["name"], "hello-plugin");
+    let grants = a2e(&data, &["plugin", "grants", "hello-plugin"], &[], "");
+    assert!(stdout(&grants).contains("time") && stdout(&grants).contains("granted"));
+
+    let revoke = a2e(&data, &["plugin", "revoke", "hello-plugin", "time"], &[], "");
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let denied = a2e(&data, &["plugin", "call", "hello-plugin", "greet", r#"{"name":"Ada"}"#], &[], "");
+    assert_eq!(json(&denied)["error"]["code"], "PERMISSION_DENIED");
+    let twice = a2e(&data, &["plugin", "revoke", "hello-plugin", "time"], &[], "");
+    assert_eq!(twice.status.code(), Some(1));
+    let unknown = a2e(&data, &["plugin", "revoke", "hello-plugin", "root"], &[], "");
+    assert!(stderr(&unknown).contains("unknown grant `root`"));
+
+    assert!(a2e(&data, &["plugin", "disable", "hello-plugin"], &[], "").status.success());
+    let disabled = a2e(&data, &["plugin", "call", "hello-plugin", "greet", "{}"], &[], "");
+    assert!(stderr(&disabled).contains("disabled"), "{}", stderr(&disabled));
+    assert!(a2e(&data, &["plugin", "enable", "hello-plugin"], &[], "").status.success());
+
+    assert!(a2e(&data, &["plugin", "remove", "hello-plugin"], &[], "").status.success());
+    let gone = a2e(&data, &["plugin", "call", "hello-plugin", "greet", "{}"], &[], "");
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stderr(&gone).contains("not installed"), "{}", stderr(&gone));
+}
+
+#[test]
+fn a_bare_extism_wasm_installs_and_passes_bytes_through() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let path = work.path().join("vowels.wasm");
+    std::fs::copy(wasm_dir().join("vowels.wasm"), &path).unwrap();
+    let installed = a2e(&data, &["plugin", "install", path.to_str().unwrap()], &[], "");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let out = a2e(&data, &["plugin", "call", "vowels", "count_vowels", "Hello World"], &[], "");
+    assert_eq!(stdout(&out), r#"{"count":3,"total":3}"#);
+}
+
+#[test]
+fn build_of_a_directory_without_a_project_fails_clearly() {
+    let work = tempfile::tempdir().unwrap();
+    let out = a2e(&work.path().join("d"), &["plugin", "build", work.path().to_str().unwrap()], &[], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has no Cargo.toml"), "{}", stderr(&out));
+}
