@@ -24,15 +24,17 @@ pub trait Mailer: Send + Sync {
 }
 
 /// Writes each message as an RFC 5322 .eml file into a directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FileOutbox {
     dir: PathBuf,
+    /// Orders messages written within one millisecond; starts after the files already there.
+    sequence: std::sync::Mutex<Option<u64>>,
 }
 
 impl FileOutbox {
     /// An outbox writing into `dir` (created on first use).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileOutbox { dir: dir.into() }
+        FileOutbox { dir: dir.into(), sequence: std::sync::Mutex::new(None) }
     }
 
     /// The outbox directory.
@@ -64,7 +66,14 @@ impl Mailer for FileOutbox {
             email.subject
         );
         let tmp = self.dir.join(format!(".{message_id}.tmp"));
-        let path = self.dir.join(format!("{date_ms:013}-{message_id}.eml"));
+        let seq = {
+            let mut seq = self.sequence.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let next = seq.unwrap_or_else(|| fs::read_dir(&self.dir).map(|d| d.count() as u64).unwrap_or(0));
+            *seq = Some(next + 1);
+            next
+        };
+        // Names sort in sending order: time, then sequence.
+        let path = self.dir.join(format!("{date_ms:013}-{seq:08}-{message_id}.eml"));
         let mut file = fs::File::create(&tmp).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
         file.write_all(text.as_bytes())
             .and_then(|_| file.sync_all())

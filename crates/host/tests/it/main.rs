@@ -3,6 +3,7 @@
 //! The guests are built from `plugins/` for wasm32 by `cargo xtask test` (or
 //! `cargo build --release --target wasm32-unknown-unknown` in `plugins/` with the same target dir).
 
+mod auth; // the auth plugin against the security checklist
 mod compat; // standard Extism plugins run unchanged
 mod faults; // traps, panics, timeouts, memory and output limits; isolation under load
 mod functions; // every host function end to end, grant matrix, malformed requests
@@ -94,6 +95,7 @@ pub const FIXTURE_EXPORTS: &[&str] = &[
     "alloc",
     "big_output",
     "work",
+    "argon2_in_wasm",
 ];
 
 /// Installs the fixture under `name` with `grants` and extra manifest fields.
