@@ -204,7 +204,7 @@ impl Grant {
             Grant::Time => "read the clock",
             Grant::Random => "draw random bytes",
             Grant::Log => "write to the host log",
-            Grant::Config => "read its configuration",
+            Grant::Config => "read its configuration and the client address of a call",
             Grant::Events => "emit audit events",
             Grant::Crypto => "hash and verify passwords",
             Grant::Token => "sign and verify tokens with the host's key",

@@ -656,6 +656,13 @@ pub struct ConfigValue {
     pub value: Option<String>,
 }
 
+/// Response of `context_get`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContext {
+    /// Address of the client whose request led to this call, when the caller passed one.
+    pub client_addr: Option<String>,
+}
+
 /// Request of `event_emit`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmitEvent {

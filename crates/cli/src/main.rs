@@ -62,6 +62,11 @@ pub(crate) fn open_db(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<a2e_db
 }
 
 fn main() -> ExitCode {
+    // Errors from the wasm runtime would capture a backtrace on every plugin call when
+    // RUST_BACKTRACE is set, doubling its cost; panics keep their backtraces.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("A2E_LOG").unwrap_or_else(|_| "warn".into()))

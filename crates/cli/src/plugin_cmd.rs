@@ -106,10 +106,17 @@ pub(crate) fn run(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Opens the host on the data dir; mail goes to SMTP when `A2E_SMTP_URL` is set, else to the
+/// file outbox in the data dir.
 fn open_host(cli: &Cli) -> anyhow::Result<Host> {
     let dir = cli.data_dir()?;
     let db = open_db(cli, &dir)?;
-    Host::open(db, HostConfig::new(&dir)).context("starting the plugin host")
+    let mut config = HostConfig::new(&dir);
+    if let Ok(url) = std::env::var("A2E_SMTP_URL") {
+        let mailer = a2e_host::mail::SmtpMailer::from_url(&url).map_err(|e| anyhow::anyhow!("A2E_SMTP_URL: {e}"))?;
+        config.mailer = Some(std::sync::Arc::new(mailer));
+    }
+    Host::open(db, config).context("starting the plugin host")
 }
 
 fn parse_grant(name: &str) -> anyhow::Result<Grant> {

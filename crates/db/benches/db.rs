@@ -120,6 +120,9 @@ fn bench_mode(c: &mut Criterion, mode: &str, db: &Db) {
 }
 
 fn main() {
+    // Library errors must not capture backtraces while measuring (RUST_BACKTRACE=1 would
+    // otherwise double the cost of every Extism call); panics still print theirs.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let mut c = Criterion::default()
         .configure_from_args()
         .sample_size(20)

@@ -143,7 +143,8 @@ impl Db {
     /// it to know when a cache of database state must be reloaded.
     pub fn data_version(&self) -> Result<i64> {
         let conn = self.inner.watcher.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(conn.query_row("PRAGMA data_version", [], |row| row.get(0))?)
+        let mut stmt = conn.prepare_cached("PRAGMA data_version")?;
+        Ok(stmt.query_row([], |row| row.get(0))?)
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits on `Ok`, rolls back on `Err`.
@@ -231,6 +232,9 @@ pub(crate) fn key_connection(conn: &Connection, key: &DataKey) -> Result<()> {
     // A wrong key is reported as a typed error; SQLCipher's own stderr log would only add noise.
     conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     conn.pragma_update(None, "key", &*key.pragma_value())?;
+    // Page HMACs with SHA-256: half the cost of SQLCipher's default SHA-512 on CPUs with SHA
+    // extensions, with the same 256-bit key. Every a2e connection, backup and restore uses it.
+    conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;")?;
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).map_err(|err| {
         match Error::from_sqlite(err) {
             Error::WrongKey(_) | Error::Corrupt(_) => {

@@ -57,6 +57,9 @@ fn raw_get_user(db: Db) -> Function {
 }
 
 fn main() {
+    // Library errors must not capture backtraces while measuring (RUST_BACKTRACE=1 would
+    // otherwise double the cost of every Extism call); panics still print theirs.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let wasm = fixture_wasm();
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), &KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
@@ -69,7 +72,7 @@ fn main() {
         "wasm": { "file": "fixture.wasm", "sha256": a2e_host::manifest::sha256_hex(&wasm) },
         "exports": ["noop", "read_user", "argon2_in_wasm"],
         "grants": ["db:users"],
-        "limits": { "max_instances": 2, "timeout_ms": 30000 },
+        "limits": { "max_instances": 2, "timeout_ms": 30000, "memory_pages": 1024 },
     });
     std::fs::write(src.join("plugin.json"), manifest.to_string()).unwrap();
     host.install(&src, &InstallOptions { grant_requested: true, replace: false }).unwrap();
@@ -83,12 +86,18 @@ fn main() {
     let read_input = serde_json::to_vec(&ByUuid { uuid: uuid.clone() }).unwrap();
 
     let mut raw = Plugin::new(&wasm, a2e_host::host_fns::extism_functions(), false).unwrap();
+    // The same module with the limits a2e applies (timeout, memory cap): what Extism itself
+    // charges for enforcing them.
+    let limited = extism::Manifest::new([extism::Wasm::data(wasm.clone())])
+        .with_timeout(Duration::from_secs(30))
+        .with_memory_max(1024);
+    let mut raw_limited = Plugin::new(&limited, a2e_host::host_fns::extism_functions(), false).unwrap();
     let raw_functions: Vec<Function> = a2e_host::host_fns::extism_functions()
         .into_iter()
         .filter(|f| f.name() != "db_get_user_by_uuid")
         .chain([raw_get_user(db.clone())])
         .collect();
-    let mut raw_db = Plugin::new(&wasm, raw_functions, false).unwrap();
+    let mut raw_db = Plugin::new(&limited, raw_functions, false).unwrap();
     let opts = CallOptions::default();
 
     let mut c = Criterion::default()
@@ -111,6 +120,13 @@ fn main() {
             })
         })
     });
+    g.bench_function("raw_limited_empty", |b| {
+        b.iter_custom(|n| {
+            timed("empty call: raw extism, same limits", n, || {
+                black_box(raw_limited.call::<&[u8], Vec<u8>>("noop", b"").unwrap());
+            })
+        })
+    });
     g.bench_function("a2e_db_read", |b| {
         b.iter_custom(|n| {
             timed("db read via host fn: a2e", n, || {
@@ -120,7 +136,7 @@ fn main() {
     });
     g.bench_function("raw_db_read", |b| {
         b.iter_custom(|n| {
-            timed("db read via host fn: raw extism", n, || {
+            timed("db read via host fn: raw extism, same limits", n, || {
                 black_box(raw_db.call::<&[u8], Vec<u8>>("read_user", &read_input).unwrap());
             })
         })
@@ -212,6 +228,12 @@ fn main() {
     };
     println!("\n{:<44} {:>12} {:>12} {:>8}  goal", "ratio (mean per call)", "a2e / wasm", "baseline", "ratio");
     row("empty call: a2e / raw Extism", "empty call: a2e", "empty call: raw extism", "<= 1.10");
+    row(
+        "empty call: a2e / raw Extism with a2e's limits",
+        "empty call: a2e",
+        "empty call: raw extism, same limits",
+        "<= 1.10",
+    );
     row(
         "db read via host fn: a2e / raw Extism",
         "db read via host fn: a2e",

@@ -43,6 +43,46 @@ impl FileOutbox {
     }
 }
 
+/// Sends through an SMTP server with lettre.
+pub struct SmtpMailer {
+    transport: lettre::SmtpTransport,
+    server: String,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmtpMailer({})", self.server)
+    }
+}
+
+impl SmtpMailer {
+    /// A mailer for `url`: `smtp://[user:pass@]host[:port]` (plain, or STARTTLS with
+    /// `?tls=required`) or `smtps://...` (implicit TLS), as lettre understands them.
+    pub fn from_url(url: &str) -> Result<SmtpMailer, String> {
+        let transport = lettre::SmtpTransport::from_url(url).map_err(|e| format!("invalid SMTP URL: {e}"))?.build();
+        let server = url.rsplit('@').next().unwrap_or(url).to_owned();
+        Ok(SmtpMailer { transport, server })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, email: &Email, message_id: &str, _date_ms: i64) -> Result<(), String> {
+        use lettre::Transport;
+        for (name, value) in [("from", &email.from), ("to", &email.to), ("subject", &email.subject)] {
+            check_header(name, value)?;
+        }
+        let message = lettre::Message::builder()
+            .message_id(Some(format!("<{message_id}>")))
+            .from(email.from.parse().map_err(|e| format!("invalid sender: {e}"))?)
+            .to(email.to.parse().map_err(|e| format!("invalid recipient: {e}"))?)
+            .subject(email.subject.clone())
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(email.text.clone())
+            .map_err(|e| format!("building the message: {e}"))?;
+        self.transport.send(&message).map(drop).map_err(|e| format!("SMTP delivery to {} failed: {e}", self.server))
+    }
+}
+
 /// Rejects header values that could inject headers.
 pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     if value.contains(['\r', '\n', '\0']) {

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::error::{HostError, Result};
-use crate::host_fns::{self, CallCtx, GrantSet};
+use crate::host_fns::{self, CallCtx};
 use crate::mail::{FileOutbox, Mailer};
 use crate::manifest::{sha256_hex, Caps, PluginManifest};
 use crate::pool::{Checkout, Instance, Pool};
@@ -133,34 +133,6 @@ struct Inner {
     config_overrides: BTreeMap<String, BTreeMap<String, String>>,
     functions: Vec<Function>,
     plugins: RwLock<BTreeMap<String, Arc<Loaded>>>,
-    grants: GrantCache,
-}
-
-/// Grants per plugin, reloaded after any commit to the database (by this process or another), so
-/// a revocation takes effect on the next call without a database read on every call.
-#[derive(Default)]
-struct GrantCache {
-    state: std::sync::Mutex<(i64, BTreeMap<String, GrantSet>)>,
-}
-
-impl GrantCache {
-    fn get(&self, db: &Db, plugin: &str) -> Result<GrantSet> {
-        let version = db.data_version()?;
-        {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if state.0 != version {
-                *state = (version, BTreeMap::new());
-            } else if let Some(set) = state.1.get(plugin) {
-                return Ok(*set);
-            }
-        }
-        let set = GrantSet::of(db.list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.0 == version {
-            state.1.insert(plugin.to_owned(), set);
-        }
-        Ok(set)
-    }
 }
 
 impl Host {
@@ -190,6 +162,7 @@ impl Host {
             mailer,
             events: EventBus::default(),
             signing_key: Zeroizing::new(signing_key),
+            grants: crate::state::GrantCache::default(),
         });
         (host_fns::DUMMY_HASH_WARMUP)();
         let host = Host {
@@ -202,7 +175,6 @@ impl Host {
                 config_overrides: config.config_overrides,
                 functions: host_fns::extism_functions(),
                 plugins: RwLock::new(BTreeMap::new()),
-                grants: GrantCache::default(),
             }),
         };
         host.load_installed()?;
@@ -315,10 +287,9 @@ impl Host {
         if !loaded.manifest.exports.iter().any(|e| e == function) {
             return Err(HostError::UnknownFunction { plugin: plugin.to_owned(), function: function.to_owned() });
         }
-        let grants = self.inner.grants.get(self.db(), plugin)?;
         let ctx = CallCtx {
             plugin: Arc::from(plugin),
-            grants,
+            grants: std::sync::OnceLock::new(),
             client_addr: options.client_addr.as_deref().map(Arc::from),
             config: loaded.config.clone(),
             state: self.inner.state.clone(),

@@ -1,13 +1,17 @@
 //! State shared by every plugin call: the database, clock, randomness, signing key, event bus
 //! and mailer. Host functions reach the outside world only through this.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use a2e_abi::Grant;
 
 use a2e_db::{AuditEvent, Db};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, RandomSource};
+use crate::host_fns::GrantSet;
 use crate::mail::Mailer;
 
 /// Shared state behind every host function.
@@ -24,6 +28,8 @@ pub struct HostState {
     pub events: EventBus,
     /// Key for `token_sign`/`token_verify`; never leaves the host.
     pub(crate) signing_key: Zeroizing<Vec<u8>>,
+    /// Grants per plugin.
+    pub(crate) grants: GrantCache,
 }
 
 /// An in-process publish/subscribe channel for audit events.
@@ -58,5 +64,32 @@ impl EventBus {
     /// Number of live subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// Grants per plugin, reloaded after any commit to the database (by this process or another), so
+/// a revocation takes effect on the next call without a database read on every call.
+#[derive(Default)]
+pub(crate) struct GrantCache {
+    state: std::sync::Mutex<(i64, BTreeMap<String, GrantSet>)>,
+}
+
+impl GrantCache {
+    pub(crate) fn get(&self, db: &Db, plugin: &str) -> Result<GrantSet, a2e_db::Error> {
+        let version = db.data_version()?;
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.0 != version {
+                *state = (version, BTreeMap::new());
+            } else if let Some(set) = state.1.get(plugin) {
+                return Ok(*set);
+            }
+        }
+        let set = GrantSet::of(db.list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.0 == version {
+            state.1.insert(plugin.to_owned(), set);
+        }
+        Ok(set)
     }
 }

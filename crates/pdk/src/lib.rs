@@ -38,7 +38,7 @@ pub type Result<T, E = HostError> = std::result::Result<T, E>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        config, crypto, db, email, error, events, handle, info, kv, log, random, ratelimit, time, token, warn,
+        config, context, crypto, db, email, error, events, handle, info, kv, log, random, ratelimit, time, token, warn,
         HostError, Result,
     };
     pub use extism_pdk::{plugin_fn, FnResult};
@@ -132,6 +132,7 @@ mod raw {
         random_bytes,
         log,
         config_get,
+        context_get,
         event_emit,
         crypto_hash_password,
         crypto_verify_password,
@@ -383,6 +384,15 @@ pub mod config {
     pub fn get(key: &str) -> crate::Result<Option<String>> {
         let v: crate::abi::ConfigValue = crate::call(crate::raw::config_get, &crate::abi::ByKey { key: key.into() })?;
         Ok(v.value)
+    }
+}
+
+/// Facts about the current call (grant `config`).
+pub mod context {
+    /// The client address of the request that led to this call, when the host knows it.
+    pub fn client_addr() -> crate::Result<Option<String>> {
+        let c: crate::abi::CallContext = crate::call(crate::raw::context_get, &crate::abi::Empty {})?;
+        Ok(c.client_addr)
     }
 }
 

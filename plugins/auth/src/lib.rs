@@ -21,6 +21,24 @@ const MAX_TOKEN_BYTES: usize = 256;
 const MAX_NAME_CHARS: usize = 100;
 const GENERIC_LOGIN_ERROR: &str = "invalid email or password";
 
+/// Largest request accepted, in bytes; larger ones are refused before any work.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// `handle`, after refusing oversized requests.
+fn guarded<Req, Resp, F>(input: &[u8], f: F) -> FnResult<Vec<u8>>
+where
+    Req: serde::de::DeserializeOwned,
+    Resp: Serialize,
+    F: FnOnce(Req) -> Result<Resp>,
+{
+    if input.len() > MAX_REQUEST_BYTES {
+        return handle(b"null", |_: Option<()>| -> Result<()> {
+            Err(invalid(format!("request exceeds {MAX_REQUEST_BYTES} bytes")))
+        });
+    }
+    handle(input, f)
+}
+
 /// Settings from the plugin's config, with safe defaults.
 struct Settings {
     session_idle_ms: i64,
@@ -31,8 +49,10 @@ struct Settings {
     reset_ttl_ms: i64,
     base_url: String,
     max_login_failures: u32,
+    max_login_failures_per_addr: u32,
     failure_window_ms: i64,
     emails_per_window: u32,
+    emails_per_addr: u32,
     email_window_ms: i64,
 }
 
@@ -51,8 +71,10 @@ fn settings() -> Result<Settings> {
         reset_ttl_ms: setting("reset_ttl_ms", HOUR)?.clamp(1, HOUR),
         base_url: setting("base_url", "http://localhost:8080".to_owned())?.trim_end_matches('/').to_owned(),
         max_login_failures: setting("max_login_failures", 5u32)?,
+        max_login_failures_per_addr: setting("max_login_failures_per_addr", 50u32)?,
         failure_window_ms: setting("failure_window_ms", 15 * 60_000)?,
         emails_per_window: setting("emails_per_window", 5u32)?,
+        emails_per_addr: setting("emails_per_addr", 20u32)?,
         email_window_ms: setting("email_window_ms", HOUR)?,
     })
 }
@@ -182,8 +204,19 @@ fn send_verification(s: &Settings, user: &User, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Counts one email against the per-user budget; false when spent.
+/// Counts one email against the per-user and per-client-address budgets; false when spent.
 fn mail_budget(s: &Settings, user_uuid: &str) -> Result<bool> {
+    if let Some(addr) = context::client_addr()? {
+        let by_addr = RateLimitHit {
+            scope: "email-addr".into(),
+            key: addr,
+            max: s.emails_per_addr,
+            window_ms: s.email_window_ms,
+        };
+        if !ratelimit::hit(&by_addr)?.allowed {
+            return Ok(false);
+        }
+    }
     let d = ratelimit::hit(&RateLimitHit {
         scope: "email".into(),
         key: user_uuid.into(),
@@ -204,7 +237,7 @@ struct SignupRequest {
 /// the answer a new one gets, and no second account.
 #[plugin_fn]
 pub fn signup(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: SignupRequest| {
+    guarded(&input, |req: SignupRequest| {
         check_name(&req.name)?;
         check_email(&req.email)?;
         check_password(&req.password)?;
@@ -248,7 +281,7 @@ struct LoginResponse {
 /// generic error, after the same password-hashing work.
 #[plugin_fn]
 pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: LoginRequest| {
+    guarded(&input, |req: LoginRequest| {
         if req.password.len() > MAX_PASSWORD_BYTES {
             return Err(invalid(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
         }
@@ -256,7 +289,16 @@ pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let key = email_key(&req.email);
         let throttle =
             RateLimitKey { scope: "login-failures".into(), key: key.clone(), window_ms: s.failure_window_ms };
-        let locked = ratelimit::peek(&throttle)?.count >= u64::from(s.max_login_failures);
+        let addr_throttle = context::client_addr()?.map(|addr| RateLimitKey {
+            scope: "login-failures-addr".into(),
+            key: addr,
+            window_ms: s.failure_window_ms,
+        });
+        let addr_locked = match &addr_throttle {
+            Some(k) => ratelimit::peek(k)?.count >= u64::from(s.max_login_failures_per_addr),
+            None => false,
+        };
+        let locked = addr_locked || ratelimit::peek(&throttle)?.count >= u64::from(s.max_login_failures);
         let user = match check_email(&req.email) {
             Ok(()) => match db::get_user_by_email(&ByEmail { email: req.email.clone() }) {
                 Ok(user) => Some(user),
@@ -273,6 +315,14 @@ pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
             Some(user) if check.valid && !locked && !user.disabled => user,
             other => {
                 let uuid = other.as_ref().map(|u| u.uuid.as_str());
+                if let Some(k) = &addr_throttle {
+                    ratelimit::hit(&RateLimitHit {
+                        scope: k.scope.clone(),
+                        key: k.key.clone(),
+                        max: s.max_login_failures_per_addr,
+                        window_ms: s.failure_window_ms,
+                    })?;
+                }
                 if !locked {
                     let d = ratelimit::hit(&RateLimitHit {
                         scope: throttle.scope.clone(),
@@ -376,7 +426,7 @@ struct SessionRequest {
 /// Checks a session token and extends its idle expiry.
 #[plugin_fn]
 pub fn verify_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: SessionRequest| {
+    guarded(&input, |req: SessionRequest| {
         let session = live_session(&settings()?, &req.session_token)?;
         Ok(json!({ "user_uuid": session.user_uuid, "expires_at": session.expires_at }))
     })
@@ -385,7 +435,7 @@ pub fn verify_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
 /// Ends one session and revokes its refresh tokens.
 #[plugin_fn]
 pub fn logout(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: SessionRequest| {
+    guarded(&input, |req: SessionRequest| {
         let id = presented_token(&req.session_token)?;
         db::revoke_refresh_family(&ByFamily { family_id: id.clone() })?;
         let deleted = db::delete_session(&ById { id })?.deleted;
@@ -396,7 +446,7 @@ pub fn logout(input: Vec<u8>) -> FnResult<Vec<u8>> {
 /// Ends every session of the session's user and revokes all their refresh tokens.
 #[plugin_fn]
 pub fn logout_all(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: SessionRequest| {
+    guarded(&input, |req: SessionRequest| {
         let session = live_session(&settings()?, &req.session_token)?;
         let by_user = ByUserUuid { user_uuid: session.user_uuid.clone() };
         db::revoke_user_refresh_tokens(&by_user)?;
@@ -414,7 +464,7 @@ struct EmailRequest {
 /// Sends a new verification email; answers the same for unknown and verified addresses.
 #[plugin_fn]
 pub fn request_email_verification(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: EmailRequest| {
+    guarded(&input, |req: EmailRequest| {
         check_email(&req.email)?;
         let s = settings()?;
         match db::get_user_by_email(&ByEmail { email: req.email }) {
@@ -435,7 +485,7 @@ struct TokenRequest {
 /// Redeems a verification token (once); it must still match the account's email.
 #[plugin_fn]
 pub fn verify_email(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: TokenRequest| {
+    guarded(&input, |req: TokenRequest| {
         let hash = presented_token(&req.token)?;
         let token = match db::consume_email_verification_token(&ByTokenHash { token_hash: hash }) {
             Ok(token) => token,
@@ -456,15 +506,23 @@ pub fn verify_email(input: Vec<u8>) -> FnResult<Vec<u8>> {
 /// A new request invalidates earlier reset links.
 #[plugin_fn]
 pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: EmailRequest| {
+    guarded(&input, |req: EmailRequest| {
         check_email(&req.email)?;
         let s = settings()?;
+        // Counted for known and unknown addresses alike: it limits reset mails per address and
+        // makes both paths do the same first write.
+        let per_address = ratelimit::hit(&RateLimitHit {
+            scope: "reset-address".into(),
+            key: email_key(&req.email),
+            max: s.emails_per_window,
+            window_ms: s.email_window_ms,
+        })?;
         let user = match db::get_user_by_email(&ByEmail { email: req.email }) {
             Ok(user) => Some(user),
             Err(e) if e.code == codes::NOT_FOUND => None,
             Err(e) => return Err(e),
         };
-        if let Some(user) = user.filter(|u| !u.disabled) {
+        if let Some(user) = user.filter(|u| !u.disabled && per_address.allowed) {
             if mail_budget(&s, &user.uuid)? {
                 db::delete_user_password_reset_tokens(&ByUserUuid { user_uuid: user.uuid.clone() })?;
                 let (raw, hash) = new_token()?;
@@ -500,7 +558,7 @@ struct ResetRequest {
 /// Sets a new password with a reset token (once), then ends every session and refresh token.
 #[plugin_fn]
 pub fn reset_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: ResetRequest| {
+    guarded(&input, |req: ResetRequest| {
         check_password(&req.password)?;
         let hash = presented_token(&req.token)?;
         let token = match db::consume_password_reset_token(&ByTokenHash { token_hash: hash }) {
@@ -545,7 +603,7 @@ struct ChangePasswordRequest {
 /// Changes the password given the current one; every session ends, and the caller logs in again.
 #[plugin_fn]
 pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: ChangePasswordRequest| {
+    guarded(&input, |req: ChangePasswordRequest| {
         check_password(&req.new_password)?;
         if req.current_password.len() > MAX_PASSWORD_BYTES {
             return Err(unauthenticated(GENERIC_LOGIN_ERROR));
@@ -570,7 +628,7 @@ pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
 /// The session user's profile.
 #[plugin_fn]
 pub fn get_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: SessionRequest| {
+    guarded(&input, |req: SessionRequest| {
         let session = live_session(&settings()?, &req.session_token)?;
         Ok(Profile::from(db::get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?))
     })
@@ -590,7 +648,7 @@ struct ProfileRequest {
 /// Updates the session user's name, avatar or bio.
 #[plugin_fn]
 pub fn update_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: ProfileRequest| {
+    guarded(&input, |req: ProfileRequest| {
         if let Some(name) = &req.name {
             check_name(name)?;
         }
@@ -623,7 +681,7 @@ struct RefreshRequest {
 /// token revokes its whole family.
 #[plugin_fn]
 pub fn refresh(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: RefreshRequest| {
+    guarded(&input, |req: RefreshRequest| {
         let s = settings()?;
         let old_hash = presented_token(&req.refresh_token)?;
         let (raw, new_hash) = new_token()?;
@@ -653,7 +711,7 @@ pub fn refresh(input: Vec<u8>) -> FnResult<Vec<u8>> {
 /// Verifies an access token: signature, expiry, audience, `typ = access`, and a live session.
 #[plugin_fn]
 pub fn verify_access_token(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    handle(&input, |req: TokenRequest| {
+    guarded(&input, |req: TokenRequest| {
         if req.token.len() > 4096 {
             return Err(unauthenticated("invalid access token"));
         }

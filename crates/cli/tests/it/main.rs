@@ -1,5 +1,6 @@
 //! End-to-end tests of the `a2e` binary, run as a user would, against temp data dirs.
 
+mod auth; // a new user walks through the auth plugin
 mod db; // a2e db ...
 mod plugin; // a2e plugin ...
 

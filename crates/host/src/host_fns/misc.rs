@@ -53,6 +53,10 @@ fn config_get(ctx: &CallCtx, req: abi::ByKey) -> Result<abi::ConfigValue, FnErro
     Ok(abi::ConfigValue { value: ctx.config.get(&req.key).cloned() })
 }
 
+fn context_get(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::CallContext, FnError> {
+    Ok(abi::CallContext { client_addr: ctx.client_addr.as_deref().map(str::to_owned) })
+}
+
 /// Rate-limit counters live in the calling plugin's namespace.
 fn scoped(ctx: &CallCtx, scope: &str) -> Result<String, FnError> {
     if scope.is_empty() || scope.len() > 64 {
@@ -110,6 +114,7 @@ pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
         ("random_bytes", typed!(random_bytes)),
         ("log", typed!(log)),
         ("config_get", typed!(config_get)),
+        ("context_get", typed!(context_get)),
         ("ratelimit_hit", typed!(ratelimit_hit)),
         ("ratelimit_peek", typed!(ratelimit_peek)),
         ("ratelimit_reset", typed!(ratelimit_reset)),

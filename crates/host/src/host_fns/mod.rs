@@ -45,12 +45,12 @@ impl GrantSet {
 }
 
 /// Everything a host function knows about the call it serves.
-#[derive(Clone)]
 pub struct CallCtx {
     /// The calling plugin.
     pub plugin: Arc<str>,
-    /// Its grants, read from the database when the call started.
-    pub grants: GrantSet,
+    /// Its grants, resolved at the first host-function call of the plugin call (a call that uses
+    /// no host function pays nothing for them).
+    pub grants: std::sync::OnceLock<GrantSet>,
     /// The client address of the request that led to the call, if any.
     pub client_addr: Option<Arc<str>>,
     /// The plugin's configuration.
@@ -97,9 +97,37 @@ fn handlers() -> Vec<(&'static str, Handler)> {
     all
 }
 
+impl CallCtx {
+    /// The plugin's grants for this call.
+    fn grant_set(&self) -> Result<GrantSet, FnError> {
+        if let Some(set) = self.grants.get() {
+            return Ok(*set);
+        }
+        let set = self.state.grants.get(&self.state.db, &self.plugin).map_err(FnError::from)?;
+        Ok(*self.grants.get_or_init(|| set))
+    }
+}
+
 /// Runs one host function for `ctx`: grant check first, then decode, run, encode.
 pub fn dispatch(spec: &HostFunction, handler: Handler, ctx: &CallCtx, input: &[u8]) -> Vec<u8> {
-    let result = if !ctx.grants.contains(spec.grant) {
+    let result = match ctx.grant_set() {
+        Err(err) => Err(err),
+        Ok(grants) => run_granted(spec, handler, ctx, input, grants),
+    };
+    match result {
+        Ok(bytes) => bytes,
+        Err(err) => serde_json::to_vec(&Envelope::<()>::err(err.code, err.message)).expect("error envelope encodes"),
+    }
+}
+
+fn run_granted(
+    spec: &HostFunction,
+    handler: Handler,
+    ctx: &CallCtx,
+    input: &[u8],
+    grants: GrantSet,
+) -> Result<Vec<u8>, FnError> {
+    if !grants.contains(spec.grant) {
         Err(FnError::new(
             codes::PERMISSION_DENIED,
             format!("plugin `{}` lacks the `{}` grant needed by {}", ctx.plugin, spec.grant, spec.name),
@@ -107,10 +135,6 @@ pub fn dispatch(spec: &HostFunction, handler: Handler, ctx: &CallCtx, input: &[u
     } else {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, input)))
             .unwrap_or_else(|_| Err(FnError::internal(spec.name, "host function panicked")))
-    };
-    match result {
-        Ok(bytes) => bytes,
-        Err(err) => serde_json::to_vec(&Envelope::<()>::err(err.code, err.message)).expect("error envelope encodes"),
     }
 }
 
@@ -147,14 +171,13 @@ fn call_from_guest(
             .map_err(|e| FnError::invalid(format!("cannot read the request from plugin memory: {e}"))),
         None => Err(FnError::invalid("missing request argument")),
     };
-    let ctx = plugin.host_context::<CallCtx>().ok().cloned();
-    let response = match (ctx, input) {
-        (Some(ctx), Ok(input)) => dispatch(spec, handler, &ctx, &input),
-        (None, _) => {
+    let response = match (plugin.host_context::<CallCtx>(), input) {
+        (Ok(ctx), Ok(input)) => dispatch(spec, handler, ctx, &input),
+        (Err(_), _) => {
             serde_json::to_vec(&Envelope::<()>::err(codes::INTERNAL, "host function called outside an a2e call"))
                 .expect("error envelope encodes")
         }
-        (Some(_), Err(err)) => {
+        (Ok(_), Err(err)) => {
             serde_json::to_vec(&Envelope::<()>::err(err.code, err.message)).expect("error envelope encodes")
         }
     };

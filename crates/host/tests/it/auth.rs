@@ -610,3 +610,80 @@ fn c38_audit_trail_without_secrets() {
         assert!(!dump.contains(secret), "a secret leaked into the audit log");
     }
 }
+
+fn set_hash(t: &TestHost, email: &str, hash: &str) -> String {
+    let uuid = t.host.db().get_user_by_email(email).unwrap().uuid;
+    t.host.db().update_user_password(&uuid, hash, T0).unwrap();
+    uuid
+}
+
+#[test]
+fn c17_bcrypt_72_byte_edge_after_migration_only_the_exact_password_works() {
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    let long = "L".repeat(80);
+    // A legacy system hashed the 80-byte password, of which bcrypt read 72 bytes.
+    let uuid = set_hash(&t, "a@x.com", &bcrypt::hash(&long[..72], 4).unwrap());
+    assert_eq!(code(&login(&t, "a@x.com", &long)), "UNAUTHENTICATED", "over 72 bytes never matches bcrypt");
+    assert_eq!(login(&t, "a@x.com", &long[..72])["success"], true);
+    assert!(t.host.db().get_user_by_uuid(&uuid).unwrap().password_hash.starts_with("$argon2id$"));
+    assert_eq!(code(&login(&t, "a@x.com", &long)), "UNAUTHENTICATED");
+    assert_eq!(login(&t, "a@x.com", &long[..72])["success"], true);
+}
+
+#[test]
+fn c18_hostile_stored_hashes_fail_closed_with_the_generic_error() {
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    let generic = raw_call(&t, "login", json!({ "email": "nobody@x.com", "password": PW }));
+    for hostile in [
+        "$2b$31$abcdefghijklmnopqrstuuJ0XJ6Ny5bZpj9tD4gKhRfNgD3Vb5r6W",
+        "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A",
+        "garbage",
+        "",
+    ] {
+        if hostile.is_empty() {
+            continue; // The schema refuses an empty hash.
+        }
+        set_hash(&t, "a@x.com", hostile);
+        assert_eq!(raw_call(&t, "login", json!({ "email": "a@x.com", "password": PW })), generic, "{hostile}");
+        t.host.db().rate_limit_reset("auth:login-failures", "a@x.com").unwrap();
+    }
+}
+
+#[test]
+fn c19_weaker_argon2_is_rehashed_on_login() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8192, 1, 1, None).unwrap(),
+    )
+    .hash_password(PW.as_bytes(), &SaltString::encode_b64(&[9; 16]).unwrap())
+    .unwrap()
+    .to_string();
+    let uuid = set_hash(&t, "a@x.com", &weak);
+    assert_eq!(login(&t, "a@x.com", PW)["success"], true);
+    assert!(t.host.db().get_user_by_uuid(&uuid).unwrap().password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+}
+
+fn call_from(t: &TestHost, addr: &str, function: &str, input: Value) -> Value {
+    let opts = a2e_host::CallOptions { client_addr: Some(addr.into()) };
+    let out = t.host.call("auth", function, input.to_string().as_bytes(), &opts).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn c13_failures_are_also_counted_per_client_address() {
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    for i in 0..50 {
+        call_from(&t, "198.51.100.7", "login", json!({ "email": format!("spray{i}@x.com"), "password": "guess" }));
+    }
+    let blocked = call_from(&t, "198.51.100.7", "login", json!({ "email": "a@x.com", "password": PW }));
+    assert_eq!(code(&blocked), "UNAUTHENTICATED");
+    let other = call_from(&t, "198.51.100.8", "login", json!({ "email": "a@x.com", "password": PW }));
+    assert_eq!(other["success"], true, "{other}");
+}

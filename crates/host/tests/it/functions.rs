@@ -196,3 +196,13 @@ fn a_revocation_by_another_process_takes_effect_on_the_next_call() {
     other.grant("fx", &["time".into()], T0).unwrap();
     assert_eq!(host_fn(&t, "fx", "time_now", json!({}))["success"], true);
 }
+
+#[test]
+fn startup_refuses_a_signing_key_shorter_than_32_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = a2e_db::KeySource::KeyFile(dir.path().join("db.key"));
+    let db = a2e_db::Db::open(dir.path(), &key).unwrap();
+    db.host_secret(a2e_host::SIGNING_KEY_SECRET, T0, || vec![1; 16]).unwrap();
+    let err = a2e_host::Host::open(db, a2e_host::HostConfig::new(dir.path())).err().expect("refused");
+    assert!(err.to_string().contains("at least 32"), "{err}");
+}

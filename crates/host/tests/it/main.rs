@@ -8,6 +8,7 @@ mod compat; // standard Extism plugins run unchanged
 mod faults; // traps, panics, timeouts, memory and output limits; isolation under load
 mod functions; // every host function end to end, grant matrix, malformed requests
 mod install; // manifest validation, install/replace/remove/enable, hot replace under load
+mod smtp; // the SMTP mailer against a real SMTP server
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
