@@ -235,9 +235,9 @@ fn main() {
         "<= 1.10",
     );
     row(
-        "db read via host fn: a2e / raw Extism",
+        "db read via host fn: a2e / raw Extism (same limits)",
         "db read via host fn: a2e",
-        "db read via host fn: raw extism",
+        "db read via host fn: raw extism, same limits",
         "<= 1.2",
     );
     row(

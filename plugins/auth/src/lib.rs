@@ -477,6 +477,22 @@ pub fn request_email_verification(input: Vec<u8>) -> FnResult<Vec<u8>> {
     })
 }
 
+/// Consumes a one-time token (atomically, so only one caller can) and returns its user; the token
+/// must still name the email address the account has.
+fn redeem(raw: &str, consume: fn(&ByTokenHash) -> Result<OneTimeToken>) -> Result<User> {
+    let token_hash = presented_token(raw)?;
+    let token = match consume(&ByTokenHash { token_hash }) {
+        Ok(token) => token,
+        Err(e) if e.code == codes::NOT_FOUND => return Err(unauthenticated("invalid or expired token")),
+        Err(e) => return Err(e),
+    };
+    let user = db::get_user_by_uuid(&ByUuid { uuid: token.user_uuid })?;
+    if !user.email.eq_ignore_ascii_case(&token.email) {
+        return Err(unauthenticated("invalid or expired token"));
+    }
+    Ok(user)
+}
+
 #[derive(Deserialize)]
 struct TokenRequest {
     token: String,
@@ -486,16 +502,7 @@ struct TokenRequest {
 #[plugin_fn]
 pub fn verify_email(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: TokenRequest| {
-        let hash = presented_token(&req.token)?;
-        let token = match db::consume_email_verification_token(&ByTokenHash { token_hash: hash }) {
-            Ok(token) => token,
-            Err(e) if e.code == codes::NOT_FOUND => return Err(unauthenticated("invalid or expired token")),
-            Err(e) => return Err(e),
-        };
-        let user = db::get_user_by_uuid(&ByUuid { uuid: token.user_uuid.clone() })?;
-        if !user.email.eq_ignore_ascii_case(&token.email) {
-            return Err(unauthenticated("invalid or expired token"));
-        }
+        let user = redeem(&req.token, db::consume_email_verification_token)?;
         db::update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
         emit("email.verified", Some(&user.uuid), json!({}));
         Ok(json!({ "verified": true }))
@@ -560,16 +567,7 @@ struct ResetRequest {
 pub fn reset_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: ResetRequest| {
         check_password(&req.password)?;
-        let hash = presented_token(&req.token)?;
-        let token = match db::consume_password_reset_token(&ByTokenHash { token_hash: hash }) {
-            Ok(token) => token,
-            Err(e) if e.code == codes::NOT_FOUND => return Err(unauthenticated("invalid or expired token")),
-            Err(e) => return Err(e),
-        };
-        let user = db::get_user_by_uuid(&ByUuid { uuid: token.user_uuid.clone() })?;
-        if !user.email.eq_ignore_ascii_case(&token.email) {
-            return Err(unauthenticated("invalid or expired token"));
-        }
+        let user = redeem(&req.token, db::consume_password_reset_token)?;
         let new_hash = crypto::hash_password(&HashPassword { password: req.password })?.hash;
         end_everything(&user.uuid, &new_hash)?;
         let s = settings()?;

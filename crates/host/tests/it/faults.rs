@@ -50,12 +50,7 @@ fn each_fault_is_a_clear_error_and_the_plugin_keeps_serving() {
 
 #[test]
 fn output_over_the_host_cap_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
-    let mut config = a2e_host::HostConfig::new(dir.path());
-    config.caps.max_output_bytes = 1000;
-    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
-    let t = TestHost { host: a2e_host::Host::open(db, config).unwrap(), dir, clock: a2e_host::ManualClock::new(0) };
+    let t = crate::test_host_with(|config| config.caps.max_output_bytes = 1000);
     install_fixture(&t, "fx", &[], json!({}));
     assert_eq!(t.host.call("fx", "big_output", b"1000", &Default::default()).unwrap().len(), 1000);
     assert!(fail(&t, "big_output", "1001").contains("exceeds the 1000-byte limit"));
@@ -125,16 +120,7 @@ fn eight_threads_times_a_thousand_calls() {
 
 #[test]
 fn a_busy_pool_reports_busy_after_the_checkout_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
-    let mut config = a2e_host::HostConfig::new(dir.path());
-    config.checkout_timeout = std::time::Duration::from_millis(50);
-    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
-    let t = Arc::new(TestHost {
-        host: a2e_host::Host::open(db, config).unwrap(),
-        dir,
-        clock: a2e_host::ManualClock::new(0),
-    });
+    let t = Arc::new(crate::test_host_with(|config| config.checkout_timeout = std::time::Duration::from_millis(50)));
     install_fixture(&t, "fx", &[], json!({ "limits": { "max_instances": 1, "timeout_ms": 2000 } }));
     let spinner = {
         let t = t.clone();

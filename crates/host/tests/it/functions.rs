@@ -173,13 +173,7 @@ fn random_bytes_come_from_the_injected_source() {
             buf.fill(0xAB);
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
-    let mut config = a2e_host::HostConfig::new(dir.path());
-    config.random = std::sync::Arc::new(Fixed);
-    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
-    let t =
-        crate::TestHost { host: a2e_host::Host::open(db, config).unwrap(), dir, clock: a2e_host::ManualClock::new(T0) };
+    let t = crate::test_host_with(|config| config.random = std::sync::Arc::new(Fixed));
     install_fixture(&t, "fx", &["random"], json!({}));
     assert_eq!(host_fn(&t, "fx", "random_bytes", json!({ "len": 3 }))["data"]["bytes"], "q6ur");
 }

@@ -52,12 +52,18 @@ pub struct TestHost {
 
 /// Opens a host in a temp data dir; compiled modules are cached across tests.
 pub fn test_host() -> TestHost {
+    test_host_with(|_| {})
+}
+
+/// Like [`test_host`], with the configuration adjusted by `configure` first.
+pub fn test_host_with(configure: impl FnOnce(&mut HostConfig)) -> TestHost {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), &KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
     let clock = ManualClock::new(T0);
     let mut config = HostConfig::new(dir.path());
     config.clock = Arc::new(clock.clone());
     config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
+    configure(&mut config);
     let host = Host::open(db, config).unwrap();
     TestHost { dir, host, clock }
 }

@@ -48,13 +48,8 @@ fn auth_mail_is_delivered_through_a_real_smtp_server() {
     // aiosmtpd's Mailbox handler creates the Maildir (with cur/new/tmp) when it does not exist.
     let maildir = tmp.path().join("mail");
     let (_server, port) = start_smtp_server(&maildir);
-    let dir = tempfile::tempdir().unwrap();
-    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
-    let mut config = a2e_host::HostConfig::new(dir.path());
-    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
-    config.mailer = Some(Arc::new(a2e_host::mail::SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap()));
-    let t =
-        crate::TestHost { host: a2e_host::Host::open(db, config).unwrap(), dir, clock: a2e_host::ManualClock::new(0) };
+    let mailer = a2e_host::mail::SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap();
+    let t = crate::test_host_with(|config| config.mailer = Some(Arc::new(mailer)));
     crate::install_fixture(&t, "fx", &["email"], json!({}));
     let sent = crate::host_fn(
         &t,
@@ -75,13 +70,8 @@ fn auth_mail_is_delivered_through_a_real_smtp_server() {
 #[test]
 fn an_unreachable_smtp_server_is_unavailable_not_a_trap() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
-    let mut config = a2e_host::HostConfig::new(dir.path());
-    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
-    config.mailer = Some(Arc::new(a2e_host::mail::SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap()));
-    let t =
-        crate::TestHost { host: a2e_host::Host::open(db, config).unwrap(), dir, clock: a2e_host::ManualClock::new(0) };
+    let mailer = a2e_host::mail::SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap();
+    let t = crate::test_host_with(|config| config.mailer = Some(Arc::new(mailer)));
     crate::install_fixture(&t, "fx", &["email"], json!({}));
     let sent = crate::host_fn(&t, "fx", "email_send", json!({ "to": "ada@example.com", "subject": "s", "text": "t" }));
     assert_eq!(sent["error"]["code"], "UNAVAILABLE", "{sent}");
