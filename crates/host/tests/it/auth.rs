@@ -687,3 +687,68 @@ fn c13_failures_are_also_counted_per_client_address() {
     let other = call_from(&t, "198.51.100.8", "login", json!({ "email": "a@x.com", "password": PW }));
     assert_eq!(other["success"], true, "{other}");
 }
+
+#[test]
+fn c28_verification_tokens_expire_at_exactly_their_ttl() {
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    let first = mailed_token(&t, "/verify-email");
+    t.clock.advance(24 * 60 * MINUTE);
+    assert_eq!(code(&call(&t, "verify_email", json!({ "token": first }))), "UNAUTHENTICATED");
+    call(&t, "request_email_verification", json!({ "email": "a@x.com" }));
+    let second = mailed_token(&t, "/verify-email");
+    t.clock.advance(24 * 60 * MINUTE - 1);
+    assert_eq!(call(&t, "verify_email", json!({ "token": second }))["success"], true);
+}
+
+#[test]
+fn change_password_needs_the_current_one_and_ends_every_session() {
+    let t = auth_host();
+    let s = user_with_session(&t, "a", "a@x.com");
+    let other = login(&t, "a@x.com", PW)["data"].clone();
+    let st = s["session_token"].clone();
+    let wrong = call(
+        &t,
+        "change_password",
+        json!({ "session_token": st, "current_password": "not it at all", "new_password": "another password" }),
+    );
+    assert_eq!(code(&wrong), "UNAUTHENTICATED");
+    let short =
+        call(&t, "change_password", json!({ "session_token": st, "current_password": PW, "new_password": "short" }));
+    assert_eq!(code(&short), "INVALID_INPUT");
+    let ok = call(
+        &t,
+        "change_password",
+        json!({ "session_token": st, "current_password": PW, "new_password": "another password" }),
+    );
+    assert_eq!(ok["data"]["changed"], true, "{ok}");
+    for session in [&s, &other] {
+        assert_eq!(
+            code(&call(&t, "verify_session", json!({ "session_token": session["session_token"] }))),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(code(&call(&t, "refresh", json!({ "refresh_token": session["refresh_token"] }))), "UNAUTHENTICATED");
+    }
+    assert_eq!(code(&login(&t, "a@x.com", PW)), "UNAUTHENTICATED");
+    assert_eq!(login(&t, "a@x.com", "another password")["success"], true);
+}
+
+#[test]
+fn profile_updates_are_validated_and_names_stay_unique() {
+    let t = auth_host();
+    let a = user_with_session(&t, "a", "a@x.com");
+    user_with_session(&t, "b", "b@x.com");
+    let st = a["session_token"].clone();
+    assert_eq!(code(&call(&t, "update_profile", json!({ "session_token": st, "name": "b" }))), "NAME_TAKEN");
+    assert_eq!(
+        code(&call(&t, "update_profile", json!({ "session_token": st, "bio": "x".repeat(1001) }))),
+        "INVALID_INPUT"
+    );
+    assert_eq!(code(&call(&t, "get_profile", json!({ "session_token": "bogus" }))), "UNAUTHENTICATED");
+    let updated =
+        call(&t, "update_profile", json!({ "session_token": st, "name": " ada ", "avatar": "https://x/a.png" }));
+    assert_eq!(
+        (updated["data"]["name"].clone(), updated["data"]["avatar"].clone()),
+        (json!("ada"), json!("https://x/a.png"))
+    );
+}
