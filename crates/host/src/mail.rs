@@ -23,6 +23,79 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &Email, message_id: &str, date_ms: i64) -> Result<(), String>;
 }
 
+/// Delivers mail on a background thread, so that a request's answer never waits for (or reveals,
+/// through its timing) the delivery of a message. Delivery failures are logged.
+pub struct QueuedMailer {
+    sender: std::sync::Mutex<Option<crossbeam_channel::Sender<(Email, String, i64)>>>,
+    worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    pending: Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
+}
+
+impl std::fmt::Debug for QueuedMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueuedMailer")
+    }
+}
+
+use std::sync::Arc;
+
+impl QueuedMailer {
+    /// Starts a delivery thread in front of `inner` with room for `capacity` queued messages.
+    pub fn new(inner: Arc<dyn Mailer>, capacity: usize) -> QueuedMailer {
+        let (tx, rx) = crossbeam_channel::bounded::<(Email, String, i64)>(capacity.max(1));
+        let pending = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let counter = pending.clone();
+        let worker = std::thread::Builder::new()
+            .name("a2e-mail".into())
+            .spawn(move || {
+                for (email, id, date) in rx {
+                    if let Err(error) = inner.send(&email, &id, date) {
+                        tracing::error!(message_id = %id, %error, "mail delivery failed");
+                    }
+                    let mut n = counter.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    *n = n.saturating_sub(1);
+                    counter.1.notify_all();
+                }
+            })
+            .expect("spawning the mail thread");
+        QueuedMailer { sender: std::sync::Mutex::new(Some(tx)), worker: std::sync::Mutex::new(Some(worker)), pending }
+    }
+
+    /// Waits until every queued message has been handed to the mailer.
+    pub fn flush(&self) {
+        let mut n = self.pending.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *n > 0 {
+            n = self.pending.1.wait(n).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+impl Mailer for QueuedMailer {
+    fn send(&self, email: &Email, message_id: &str, date_ms: i64) -> Result<(), String> {
+        for (name, value) in [("from", &email.from), ("to", &email.to), ("subject", &email.subject)] {
+            check_header(name, value)?;
+        }
+        let sender = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sender = sender.as_ref().ok_or("the mail queue is closed")?;
+        *self.pending.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        sender.try_send((email.clone(), message_id.to_owned(), date_ms)).map_err(|_| {
+            let mut n = self.pending.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *n = n.saturating_sub(1);
+            "the mail queue is full".to_owned()
+        })
+    }
+}
+
+impl Drop for QueuedMailer {
+    /// Delivers what is queued before the host goes away.
+    fn drop(&mut self) {
+        self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(worker) = self.worker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = worker.join();
+        }
+    }
+}
+
 /// Writes each message as an RFC 5322 .eml file into a directory.
 #[derive(Debug)]
 pub struct FileOutbox {
@@ -60,7 +133,10 @@ impl SmtpMailer {
     /// `?tls=required`) or `smtps://...` (implicit TLS), as lettre understands them.
     pub fn from_url(url: &str) -> Result<SmtpMailer, String> {
         let transport = lettre::SmtpTransport::from_url(url).map_err(|e| format!("invalid SMTP URL: {e}"))?.build();
-        let server = url.rsplit('@').next().unwrap_or(url).to_owned();
+        // host:port only: never the credentials.
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        let server = rest.split(['?', '/']).next().unwrap_or(rest).to_owned();
         Ok(SmtpMailer { transport, server })
     }
 }

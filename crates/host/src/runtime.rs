@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
 use crate::error::{HostError, Result};
 use crate::host_fns::{self, CallCtx};
-use crate::mail::{FileOutbox, Mailer};
+use crate::mail::{FileOutbox, Mailer, QueuedMailer};
 use crate::manifest::{sha256_hex, Caps, PluginManifest};
 use crate::pool::{Checkout, Instance, Pool};
 use crate::state::{EventBus, HostState};
@@ -154,7 +154,9 @@ impl Host {
                 signing_key.len()
             )));
         }
-        let mailer = config.mailer.clone().unwrap_or_else(|| Arc::new(FileOutbox::new(config.data_dir.join("outbox"))));
+        let backend =
+            config.mailer.clone().unwrap_or_else(|| Arc::new(FileOutbox::new(config.data_dir.join("outbox"))));
+        let mailer = Arc::new(QueuedMailer::new(backend, 10_000));
         let state = Arc::new(HostState {
             db,
             clock: config.clock.clone(),
@@ -189,6 +191,11 @@ impl Host {
     /// The shared state (clock, event bus, mailer).
     pub fn state(&self) -> &Arc<HostState> {
         &self.inner.state
+    }
+
+    /// Waits until every email queued by plugins has been handed to the mail backend.
+    pub fn flush_mail(&self) {
+        self.inner.state.mailer.flush();
     }
 
     /// Subscribes to audit events with a queue of `capacity`.

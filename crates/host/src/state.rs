@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, RandomSource};
 use crate::host_fns::GrantSet;
-use crate::mail::Mailer;
+use crate::mail::QueuedMailer;
 
 /// Shared state behind every host function.
 pub struct HostState {
@@ -22,8 +22,8 @@ pub struct HostState {
     pub clock: Arc<dyn Clock>,
     /// The randomness plugins get.
     pub random: Arc<dyn RandomSource>,
-    /// The mailer behind `email_send`.
-    pub mailer: Arc<dyn Mailer>,
+    /// The mailer behind `email_send`: a queue in front of the configured backend.
+    pub mailer: Arc<QueuedMailer>,
     /// Audit and plugin events, published to subscribers.
     pub events: EventBus,
     /// Key for `token_sign`/`token_verify`; never leaves the host.

@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::{typed, CallCtx, Handler};
 use crate::error::FnError;
-use crate::mail::{check_header, Email};
+use crate::mail::{check_header, Email, Mailer};
 
 /// Most random bytes one call may ask for.
 pub const MAX_RANDOM_BYTES: u32 = 65_536;
@@ -102,8 +102,8 @@ fn email_send(ctx: &CallCtx, req: abi::SendEmail) -> Result<abi::EmailSent, FnEr
     let message_id = format!("{}.{}@a2e", hex::encode(id), ctx.plugin);
     let email = Email { from, to: req.to, subject: req.subject, text: req.text };
     ctx.state.mailer.send(&email, &message_id, ctx.state.clock.now_ms()).map_err(|e| {
-        tracing::error!(plugin = &*ctx.plugin, error = %e, "sending email failed");
-        FnError::new(codes::UNAVAILABLE, "the mailer could not send the message")
+        tracing::error!(plugin = &*ctx.plugin, error = %e, "queueing email failed");
+        FnError::new(codes::UNAVAILABLE, "the mailer cannot take the message now")
     })?;
     Ok(abi::EmailSent { message_id })
 }

@@ -75,6 +75,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn mails(t: &TestHost) -> Vec<String> {
+    t.host.flush_mail();
     let dir = t.dir.path().join("outbox");
     let mut files: Vec<_> =
         std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
@@ -751,4 +752,22 @@ fn profile_updates_are_validated_and_names_stay_unique() {
         (updated["data"]["name"].clone(), updated["data"]["avatar"].clone()),
         (json!("ada"), json!("https://x/a.png"))
     );
+}
+
+#[test]
+fn c20_ten_thousand_issued_tokens_are_unique_and_never_stored_raw() {
+    let t = auth_host();
+    let s = user_with_session(&t, "a", "a@x.com");
+    let mut refresh = s["refresh_token"].as_str().unwrap().to_owned();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10_000 {
+        assert!(refresh.len() >= 43, "at least 256 bits, base64url");
+        assert!(seen.insert(refresh.clone()), "a token repeated");
+        let next = call(&t, "refresh", json!({ "refresh_token": refresh }));
+        refresh = next["data"]["refresh_token"].as_str().unwrap_or_else(|| panic!("{next}")).to_owned();
+    }
+    // The database holds hashes only: no issued token is a stored value.
+    let last = t.host.db().get_refresh_token(&sha256(&refresh)).unwrap();
+    assert_ne!(last.token_hash, refresh);
+    assert!(t.host.db().get_refresh_token(&refresh).is_err());
 }

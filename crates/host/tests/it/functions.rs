@@ -24,6 +24,7 @@ fn every_host_function_works_end_to_end() {
     assert_eq!(audit[0].plugin.as_deref(), Some("fx"));
     assert_eq!(audit[0].at, T0);
     assert_eq!(events.try_recv().unwrap().kind, "fixture.everything");
+    t.host.flush_mail();
     let outbox: Vec<_> = std::fs::read_dir(t.dir.path().join("outbox")).unwrap().collect();
     assert_eq!(outbox.len(), 1);
     let mail = std::fs::read_to_string(outbox[0].as_ref().unwrap().path()).unwrap();
