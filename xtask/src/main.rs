@@ -32,8 +32,15 @@ fn main() -> Result<()> {
     }
 }
 
+/// The checkout to work on: the nearest directory at or above the current one that holds
+/// `xtask/Cargo.toml`. (Not the path compiled into this binary: with a shared target dir the
+/// binary may have been built from another checkout.)
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    let cwd = std::env::current_dir().expect("a current directory");
+    cwd.ancestors()
+        .find(|dir| dir.join("xtask").join("Cargo.toml").is_file() && dir.join("plugins").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| panic!("run `cargo xtask` inside an a2e checkout (not found above {})", cwd.display()))
 }
 
 fn step(name: &str) {

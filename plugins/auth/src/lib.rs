@@ -524,7 +524,8 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             max: s.emails_per_window,
             window_ms: s.email_window_ms,
         })?;
-        let user = match db::get_user_by_email(&ByEmail { email: req.email }) {
+        let email = req.email;
+        let user = match db::get_user_by_email(&ByEmail { email: email.clone() }) {
             Ok(user) => Some(user),
             Err(e) if e.code == codes::NOT_FOUND => None,
             Err(e) => return Err(e),
@@ -551,6 +552,15 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
                 })?;
                 emit("password_reset.requested", Some(&user.uuid), json!({}));
             }
+        } else {
+            // An unknown (or disabled, or throttled) address does work of the same kind and size
+            // as a known one, so the answer's timing does not tell them apart: a token is drawn
+            // and hashed, the per-recipient mail budget is counted, and the request is audited
+            // (a reset asked for an unknown address is itself worth recording).
+            let (_, _) = new_token()?;
+            mail_budget(&s, &format!("address:{}", email_key(&email)))?;
+            db::delete_user_password_reset_tokens(&ByUserUuid { user_uuid: String::new() })?;
+            emit("password_reset.requested", None, json!({ "known": false }));
         }
         Ok(json!({ "status": "reset_sent" }))
     })
