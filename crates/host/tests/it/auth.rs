@@ -771,3 +771,45 @@ fn c20_ten_thousand_issued_tokens_are_unique_and_never_stored_raw() {
     assert_ne!(last.token_hash, refresh);
     assert!(t.host.db().get_refresh_token(&refresh).is_err());
 }
+
+#[test]
+fn c29_a_verification_token_is_bound_to_the_email_it_was_sent_to() {
+    let t = auth_host();
+    signup(&t, "a", "a@x.com", PW);
+    let uuid = t.host.db().get_user_by_email("a@x.com").unwrap().uuid;
+    // A token issued for an address the account no longer has (as after an address change).
+    let raw = "bound-to-the-old-address-0123456789abcdefghijk";
+    t.host
+        .db()
+        .create_email_verification_token(
+            &a2e_db::NewOneTimeToken {
+                token_hash: sha256(raw),
+                user_uuid: uuid.clone(),
+                email: "old@x.com".into(),
+                expires_at: T0 + MINUTE,
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(code(&call(&t, "verify_email", json!({ "token": raw }))), "UNAUTHENTICATED");
+    assert!(!t.host.db().get_user_by_uuid(&uuid).unwrap().email_verified);
+    // The same holds for reset tokens.
+    let raw_reset = "reset-bound-to-the-old-address-0123456789abcdefg";
+    t.host
+        .db()
+        .create_password_reset_token(
+            &a2e_db::NewOneTimeToken {
+                token_hash: sha256(raw_reset),
+                user_uuid: uuid,
+                email: "old@x.com".into(),
+                expires_at: T0 + MINUTE,
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        code(&call(&t, "reset_password", json!({ "token": raw_reset, "password": "a new password" }))),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(login(&t, "a@x.com", PW)["success"], true);
+}
