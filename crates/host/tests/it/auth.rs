@@ -344,9 +344,8 @@ fn c15_hashes_are_argon2id_phc_and_salted() {
 fn c16_legacy_bcrypt_is_rehashed_on_login_and_only_then() {
     let t = auth_host();
     signup(&t, "a", "a@x.com", PW);
-    let uuid = t.host.db().get_user_by_email("a@x.com").unwrap().uuid;
     let legacy = bcrypt::hash(PW, 4).unwrap();
-    t.host.db().update_user_password(&uuid, &legacy, T0).unwrap();
+    let uuid = set_hash(&t, "a@x.com", &legacy);
     assert_eq!(code(&login(&t, "a@x.com", "wrong password")), "UNAUTHENTICATED");
     assert_eq!(t.host.db().get_user_by_uuid(&uuid).unwrap().password_hash, legacy, "unchanged on failure");
     assert_eq!(login(&t, "a@x.com", PW)["success"], true);
