@@ -217,5 +217,7 @@ fn bench() -> Result<()> {
     cargo(&["bench", "--package", "a2e-host", "--bench", "runtime"])?;
     step("auth plugin: login against native argon2id, verify_session throughput");
     cargo(&["bench", "--package", "a2e-host", "--bench", "auth"])?;
+    step("fault isolation under load (A2E_ISOLATION_SECS, default 60)");
+    cargo(&["bench", "--package", "a2e-host", "--bench", "isolation"])?;
     Ok(())
 }

@@ -1,0 +1,171 @@
+//! Fault isolation under load: 8 threads call a healthy plugin while a second plugin traps,
+//! panics, loops until its timeout, allocates past its memory cap, floods its output and sends
+//! malformed requests to every host function, in a loop. Prints the healthy calls' errors and
+//! p50/p99 latency before and during, and the host's resident memory before and after.
+//!
+//! Run with `cargo xtask bench` or `cargo bench -p a2e-host --bench isolation`;
+//! `A2E_ISOLATION_SECS` sets the length of the faulty phase (default 60).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
+use serde_json::json;
+
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn install(host: &Host, dir: &std::path::Path, wasm: &[u8], name: &str, grants: &[&str], limits: serde_json::Value) {
+    let src = dir.join(format!("src-{name}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("fixture.wasm"), wasm).unwrap();
+    let manifest = json!({
+        "name": name, "version": "1", "abi_version": 1,
+        "wasm": { "file": "fixture.wasm", "sha256": a2e_host::manifest::sha256_hex(wasm) },
+        "exports": ["read_user", "trap", "panic", "spin", "alloc", "big_output", "call_host"],
+        "grants": grants,
+        "limits": limits,
+    });
+    std::fs::write(src.join("plugin.json"), manifest.to_string()).unwrap();
+    host.install(&src, &InstallOptions { grant_requested: true, replace: false }).unwrap();
+}
+
+/// Runs the healthy load for `secs` and returns (latencies in µs, errors).
+fn healthy_phase(host: &Arc<Host>, input: &[u8], secs: f64) -> (Vec<f64>, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (host, stop, errors, latencies, input) =
+                (host.clone(), stop.clone(), errors.clone(), latencies.clone(), input.to_vec());
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let start = Instant::now();
+                    let ok = host
+                        .call("healthy", "read_user", &input, &CallOptions::default())
+                        .is_ok_and(|out| out.starts_with(br#"{"success":true"#));
+                    mine.push(start.elapsed().as_secs_f64() * 1e6);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies.lock().unwrap().extend(mine);
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    let mut all = std::mem::take(&mut *latencies.lock().unwrap());
+    all.sort_by(f64::total_cmp);
+    (all, errors.load(Ordering::Relaxed))
+}
+
+fn main() {
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    let secs: f64 = std::env::var("A2E_ISOLATION_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
+    let exe = std::env::current_exe().unwrap();
+    let wasm_path = exe.ancestors().nth(3).unwrap().join("wasm32-unknown-unknown/release/fixture.wasm");
+    let wasm =
+        std::fs::read(&wasm_path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask bench`", wasm_path.display()));
+    let dir = tempfile::tempdir().unwrap();
+    let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
+    let host = Arc::new(Host::open(db, HostConfig::new(dir.path())).unwrap());
+    install(&host, dir.path(), &wasm, "healthy", &["db:users"], json!({ "max_instances": 8 }));
+    let all_grants: Vec<&str> = a2e_abi::Grant::ALL.iter().map(|g| g.as_str()).collect();
+    install(
+        &host,
+        dir.path(),
+        &wasm,
+        "faulty",
+        &all_grants,
+        json!({ "max_instances": 2, "timeout_ms": 500, "memory_pages": 256 }),
+    );
+    let uuid = host
+        .db()
+        .create_user(
+            &a2e_db::NewUser {
+                name: "h".into(),
+                email: "h@x.com".into(),
+                password_hash: "h".into(),
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap()
+        .uuid;
+    let input = json!({ "uuid": uuid }).to_string().into_bytes();
+
+    healthy_phase(&host, &input, 2.0); // warm up instances and caches
+    let rss_before = rss_mib();
+    let (before, before_errors) = healthy_phase(&host, &input, 10.0);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = Arc::new(AtomicU64::new(0));
+    let attacker = {
+        let (host, stop, faults) = (host.clone(), stop.clone(), faults.clone());
+        std::thread::spawn(move || {
+            let opts = CallOptions::default();
+            while !stop.load(Ordering::Relaxed) {
+                for (function, input) in [
+                    ("trap", "".to_owned()),
+                    ("panic", "".into()),
+                    ("spin", "".into()),
+                    ("alloc", "64".into()),
+                    ("big_output", (100 << 20).to_string()),
+                ] {
+                    if host.call("faulty", function, input.as_bytes(), &opts).is_err() {
+                        faults.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                for spec in a2e_abi::HOST_FUNCTIONS {
+                    let req = json!({ "function": spec.name, "raw": "{not json" }).to_string();
+                    let out = host.call("faulty", "call_host", req.as_bytes(), &opts).unwrap_or_default();
+                    if out.windows(13).any(|w| w == b"INVALID_INPUT") {
+                        faults.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let (during, during_errors) = healthy_phase(&host, &input, secs);
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().unwrap();
+    let (after, after_errors) = healthy_phase(&host, &input, 5.0);
+    let rss_after = rss_mib();
+
+    println!(
+        "\nfault isolation ({secs:.0} s of faults; {} faulty calls refused or failed as expected)",
+        faults.load(Ordering::Relaxed)
+    );
+    println!("{:<28} {:>10} {:>10} {:>10} {:>8}", "healthy read_user calls", "calls", "p50 µs", "p99 µs", "errors");
+    for (label, lat, errors) in
+        [("before", &before, before_errors), ("during faults", &during, during_errors), ("after", &after, after_errors)]
+    {
+        println!(
+            "{label:<28} {:>10} {:>10.1} {:>10.1} {:>8}",
+            lat.len(),
+            percentile(lat, 0.5),
+            percentile(lat, 0.99),
+            errors
+        );
+    }
+    println!("p99 during / before: {:.2}", percentile(&during, 0.99) / percentile(&before, 0.99));
+    println!(
+        "resident memory: {rss_before:.0} MiB before, {rss_after:.0} MiB after ({:+.0} MiB)",
+        rss_after - rss_before
+    );
+}
