@@ -155,6 +155,14 @@ pub const HOST_FUNCTIONS: &[HostFunction] = &[
         "Delete and return a live token atomically (single use).",
     ),
     f(
+        "db_replace_password_reset_token",
+        DbTokens,
+        "CreateOneTimeToken",
+        "OneTimeToken",
+        EXISTS,
+        "Replace a user's reset tokens with a new one, atomically.",
+    ),
+    f(
         "db_delete_user_password_reset_tokens",
         DbTokens,
         "ByUserUuid",

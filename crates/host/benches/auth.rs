@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";
 const ROUNDS: usize = 60;
+const RESET_ROUNDS: usize = 600;
 
 fn p50(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -92,6 +93,9 @@ fn main() {
         }
         // Keep the account below its lockout so every round does the full work.
         host.db().rate_limit_reset("auth:login-failures", "bench@example.com").unwrap();
+    }
+    // Forgot-password answers take well under a millisecond: more rounds for a stable median.
+    for i in 0..RESET_ROUNDS {
         for first_unknown in [i % 2 == 0, i % 2 == 1] {
             let start = Instant::now();
             if first_unknown {
@@ -126,7 +130,7 @@ fn main() {
     println!("{:<52} {pu:>8.2}ms {pw:>8.2}ms {:>8.2}  ~1.00", "login p50: unknown email / wrong password", pu / pw);
     println!(
         "{:<52} {ru:>8.2}ms {rk:>8.2}ms {:>8.2}  ~1.00 (see note)",
-        "forgot-password p50: unknown / known email",
+        "forgot-password p50 of 600: unknown / known email",
         ru / rk
     );
     println!("{:<52} {per_sec:>10.0}", "verify_session calls/s (1 thread, sliding expiry write)");

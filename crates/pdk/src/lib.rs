@@ -93,6 +93,7 @@ mod raw {
         db_get_password_reset_token,
         db_delete_password_reset_token,
         db_consume_password_reset_token,
+        db_replace_password_reset_token,
         db_delete_user_password_reset_tokens,
         db_create_refresh_token,
         db_get_refresh_token,
@@ -224,6 +225,8 @@ pub mod db {
         db_delete_password_reset_token => fn delete_password_reset_token(ByTokenHash) -> Deleted);
     host!(/// Consumes a password-reset token (single use).
         db_consume_password_reset_token => fn consume_password_reset_token(ByTokenHash) -> OneTimeToken);
+    host!(/// Replaces a user's password-reset tokens with a new one, atomically.
+        db_replace_password_reset_token => fn replace_password_reset_token(CreateOneTimeToken) -> OneTimeToken);
     host!(/// Deletes a user's password-reset tokens.
         db_delete_user_password_reset_tokens => fn delete_user_password_reset_tokens(ByUserUuid) -> Count);
     host!(/// Stores the first refresh token of a family.

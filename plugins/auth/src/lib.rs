@@ -532,9 +532,8 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
         };
         if let Some(user) = user.filter(|u| !u.disabled && per_address.allowed) {
             if mail_budget(&s, &user.uuid)? {
-                db::delete_user_password_reset_tokens(&ByUserUuid { user_uuid: user.uuid.clone() })?;
                 let (raw, hash) = new_token()?;
-                db::create_password_reset_token(&CreateOneTimeToken {
+                db::replace_password_reset_token(&CreateOneTimeToken {
                     token_hash: hash,
                     user_uuid: user.uuid.clone(),
                     email: user.email.clone(),
@@ -557,9 +556,16 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             // as a known one, so the answer's timing does not tell them apart: a token is drawn
             // and hashed, the per-recipient mail budget is counted, and the request is audited
             // (a reset asked for an unknown address is itself worth recording).
-            let (_, _) = new_token()?;
+            let (_, hash) = new_token()?;
             mail_budget(&s, &format!("address:{}", email_key(&email)))?;
-            db::delete_user_password_reset_tokens(&ByUserUuid { user_uuid: String::new() })?;
+            // The same write transaction a known address runs; with no such user the insert is
+            // refused by the foreign key and rolled back, which is the expected outcome here.
+            let _ = db::replace_password_reset_token(&CreateOneTimeToken {
+                token_hash: hash,
+                user_uuid: String::new(),
+                email: email.clone(),
+                expires_at: time::now()? + s.reset_ttl_ms,
+            });
             emit("password_reset.requested", None, json!({ "known": false }));
         }
         Ok(json!({ "status": "reset_sent" }))

@@ -299,6 +299,23 @@ impl Db {
         self.consume_token(TokenKind::PasswordReset, token_hash, now)
     }
 
+    /// Replaces every password-reset token of the token's user with this one, in one transaction,
+    /// so that a new request invalidates the older links atomically.
+    pub fn replace_password_reset_token(&self, new: &NewOneTimeToken, now: i64) -> Result<OneTimeToken> {
+        check_hash(&new.token_hash)?;
+        self.write(|tx| {
+            tx.execute("DELETE FROM password_reset_tokens WHERE user_uuid = ?1", [&new.user_uuid])?;
+            Ok(tx.query_row(
+                &format!(
+                    "INSERT INTO password_reset_tokens (token_hash, user_uuid, email, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {TOKEN_COLUMNS}"
+                ),
+                params![new.token_hash, new.user_uuid, new.email, now, new.expires_at],
+                token_from_row,
+            )?)
+        })
+    }
+
     /// Deletes every password-reset token of a user; returns how many.
     pub fn delete_user_password_reset_tokens(&self, user_uuid: &str) -> Result<u64> {
         self.delete_user_tokens(TokenKind::PasswordReset, user_uuid)

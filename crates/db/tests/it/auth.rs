@@ -156,3 +156,23 @@ fn deleting_a_session_detaches_its_refresh_tokens() {
     db.delete_session(&hash(10)).unwrap();
     assert_eq!(db.get_refresh_token(&hash(1)).unwrap().session_id, None);
 }
+
+#[test]
+fn replacing_a_reset_token_drops_the_older_ones_in_one_step() {
+    let (_dir, db) = open_temp();
+    let u = user(&db, "ada", "ada@example.com");
+    let new = |n| NewOneTimeToken {
+        token_hash: hash(n),
+        user_uuid: u.uuid.clone(),
+        email: u.email.clone(),
+        expires_at: T0 + 100,
+    };
+    db.create_password_reset_token(&new(1), T0).unwrap();
+    db.create_password_reset_token(&new(2), T0).unwrap();
+    assert_eq!(db.replace_password_reset_token(&new(3), T0).unwrap().token_hash, hash(3));
+    assert!(matches!(db.get_password_reset_token(&hash(1)), Err(Error::NotFound { .. })));
+    assert!(matches!(db.get_password_reset_token(&hash(2)), Err(Error::NotFound { .. })));
+    assert!(db.get_password_reset_token(&hash(3)).is_ok());
+    let ghost = NewOneTimeToken { user_uuid: "ghost".into(), ..new(4) };
+    assert!(matches!(db.replace_password_reset_token(&ghost, T0), Err(Error::InvalidInput(_))));
+}

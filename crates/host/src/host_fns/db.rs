@@ -150,6 +150,10 @@ fn consume_password_reset_token(ctx: &CallCtx, req: abi::ByTokenHash) -> R<store
     Ok(ctx.state.db.consume_password_reset_token(&req.token_hash, now(ctx))?)
 }
 
+fn replace_password_reset_token(ctx: &CallCtx, req: abi::CreateOneTimeToken) -> R<store::OneTimeToken> {
+    Ok(ctx.state.db.replace_password_reset_token(&new_token(req), now(ctx))?)
+}
+
 fn delete_user_password_reset_tokens(ctx: &CallCtx, req: abi::ByUserUuid) -> R<abi::Count> {
     Ok(count(ctx.state.db.delete_user_password_reset_tokens(&req.user_uuid)?))
 }
@@ -318,6 +322,7 @@ pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
         ("db_get_password_reset_token", typed!(get_password_reset_token)),
         ("db_delete_password_reset_token", typed!(delete_password_reset_token)),
         ("db_consume_password_reset_token", typed!(consume_password_reset_token)),
+        ("db_replace_password_reset_token", typed!(replace_password_reset_token)),
         ("db_delete_user_password_reset_tokens", typed!(delete_user_password_reset_tokens)),
         ("db_create_refresh_token", typed!(create_refresh_token)),
         ("db_get_refresh_token", typed!(get_refresh_token)),
