@@ -111,6 +111,8 @@ pub struct PluginInfo {
 /// A loaded plugin version. Calls hold an `Arc` to it, so a replaced version lives until its
 /// in-flight calls finish.
 struct Loaded {
+    /// The plugin name, shared with every call context.
+    name: Arc<str>,
     manifest: PluginManifest,
     wasm: Arc<Vec<u8>>,
     config: Arc<BTreeMap<String, String>>,
@@ -247,7 +249,14 @@ impl Host {
             config.extend(overrides.clone());
         }
         let max = manifest.limits.max_instances as usize;
-        Loaded { manifest, wasm: Arc::new(wasm), config: Arc::new(config), enabled, pool: Pool::new(max) }
+        Loaded {
+            name: Arc::from(manifest.name.as_str()),
+            manifest,
+            wasm: Arc::new(wasm),
+            config: Arc::new(config),
+            enabled,
+            pool: Pool::new(max),
+        }
     }
 
     fn write_plugins(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Loaded>>> {
@@ -295,7 +304,7 @@ impl Host {
             return Err(HostError::UnknownFunction { plugin: plugin.to_owned(), function: function.to_owned() });
         }
         let ctx = CallCtx {
-            plugin: Arc::from(plugin),
+            plugin: loaded.name.clone(),
             grants: std::sync::OnceLock::new(),
             client_addr: options.client_addr.as_deref().map(Arc::from),
             config: loaded.config.clone(),
