@@ -189,6 +189,8 @@ fn test() -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
+    // `cargo xtask run -- ARGS` passes the separator along; it is not an argument of a2e.
+    let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     setup()?;
     step("building a2e (release)");
     cargo(&["build", "--release", "--package", "a2e"])?;
