@@ -130,16 +130,16 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
     let host = open_host(cli)?;
     match cmd {
         PluginCommand::Install { path, yes, no_grants, replace } => {
-            let manifest = host.inspect(path)?;
-            let grants = manifest.grant_set()?;
+            let source = host.inspect(path)?;
+            let grants = source.manifest.grant_set()?;
             let grant_requested = if grants.is_empty() || *no_grants {
                 false
             } else if *yes {
                 true
             } else {
-                confirm_grants(&manifest.name, &grants)?
+                confirm_grants(&source.manifest.name, &grants)?
             };
-            let info = host.install(path, &InstallOptions { replace: *replace, grant_requested })?;
+            let info = host.install_source(source, &InstallOptions { replace: *replace, grant_requested })?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {

@@ -32,6 +32,6 @@ pub use clock::{Clock, ManualClock, OsRandom, RandomSource, SystemClock};
 pub use error::{FnError, HostError, Result};
 pub use manifest::{Caps, Limits, PluginManifest};
 pub use runtime::{
-    CallOptions, Host, HostConfig, InstallOptions, PluginInfo, MIN_SIGNING_KEY_BYTES, SIGNING_KEY_SECRET,
+    CallOptions, Host, HostConfig, InstallOptions, PluginInfo, PluginSource, MIN_SIGNING_KEY_BYTES, SIGNING_KEY_SECRET,
 };
 pub use state::{EventBus, HostState};

@@ -81,6 +81,15 @@ pub struct InstallOptions {
     pub grant_requested: bool,
 }
 
+/// A plugin read from disk and validated, not yet installed.
+#[derive(Clone, Debug)]
+pub struct PluginSource {
+    /// Its manifest (given or generated).
+    pub manifest: PluginManifest,
+    /// The module bytes, matching the manifest's pin.
+    pub wasm: Vec<u8>,
+}
+
 /// A description of an installed plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginInfo {
@@ -347,25 +356,30 @@ impl Host {
         HostError::CallFailed { plugin: plugin.to_owned(), function: function.to_owned(), message }
     }
 
-    /// Reads and validates a plugin source without installing it (to show its grants first).
-    pub fn inspect(&self, source: &Path) -> Result<PluginManifest> {
+    /// Reads and validates a plugin source without installing it (to show its grants first);
+    /// hand the result to [`Host::install_source`] to install it without reading it again.
+    pub fn inspect(&self, source: &Path) -> Result<PluginSource> {
         let (manifest, wasm) = self.read_source(source)?;
         manifest.validate(&wasm, &self.inner.caps)?;
-        Ok(manifest)
+        Ok(PluginSource { manifest, wasm })
     }
 
     /// Installs a plugin from a directory with plugin.json, a plugin.json path, or a .wasm file
     /// (with a plugin.json beside it naming that file, or none: then one is generated).
     pub fn install(&self, source: &Path, options: &InstallOptions) -> Result<PluginInfo> {
-        let (manifest, wasm) = self.read_source(source)?;
-        manifest.validate(&wasm, &self.inner.caps)?;
+        self.install_source(self.inspect(source)?, options)
+    }
+
+    /// Installs a source already read and validated by [`Host::inspect`].
+    pub fn install_source(&self, source: PluginSource, options: &InstallOptions) -> Result<PluginInfo> {
+        let PluginSource { manifest, wasm } = source;
         let grants = manifest.grant_set()?;
         let name = manifest.name.clone();
-        let exists = self.get(&name).is_ok() || self.inner.plugins_dir.join(&name).exists();
-        if exists && !options.replace {
+        let current = self.get(&name).ok();
+        if !options.replace && (current.is_some() || self.inner.plugins_dir.join(&name).exists()) {
             return Err(HostError::AlreadyInstalled(name));
         }
-        let enabled = self.get(&name).map(|l| l.enabled).unwrap_or(true);
+        let enabled = current.is_none_or(|l| l.enabled);
         let loaded = self.make_loaded(manifest, wasm, enabled);
         // Prove the module compiles and instantiates before anything on disk changes.
         let instance = Instance::new(self.compile(&loaded)?)?;

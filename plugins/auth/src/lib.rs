@@ -60,7 +60,18 @@ fn setting<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
     Ok(config::get(key)?.and_then(|v| v.parse().ok()).unwrap_or(default))
 }
 
-fn settings() -> Result<Settings> {
+/// The settings, read from the plugin's config once per instance: an instance's config is fixed
+/// (a new config comes with a new plugin version and so with new instances).
+fn settings() -> Result<&'static Settings> {
+    static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+    if let Some(s) = SETTINGS.get() {
+        return Ok(s);
+    }
+    let loaded = load_settings()?;
+    Ok(SETTINGS.get_or_init(|| loaded))
+}
+
+fn load_settings() -> Result<Settings> {
     const HOUR: i64 = 3_600_000;
     Ok(Settings {
         session_idle_ms: setting("session_idle_ms", 7 * 24 * HOUR)?,
@@ -249,7 +260,7 @@ pub fn signup(input: Vec<u8>) -> FnResult<Vec<u8>> {
         match db::create_user(&create) {
             Ok(user) => {
                 emit("signup", Some(&user.uuid), json!({}));
-                send_verification(&s, &user, now)?;
+                send_verification(s, &user, now)?;
             }
             Err(e) if e.code == codes::USER_EXISTS && e.message.contains("name") => {
                 return Err(error("NAME_TAKEN", "this name is taken; choose another"));
@@ -347,7 +358,7 @@ pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
                 password_hash: fresh,
             })?;
         }
-        let issued = issue_session(&s, &user.uuid)?;
+        let issued = issue_session(s, &user.uuid)?;
         emit("login.ok", Some(&user.uuid), json!({}));
         Ok(LoginResponse {
             session_token: issued.session_token,
@@ -427,7 +438,7 @@ struct SessionRequest {
 #[plugin_fn]
 pub fn verify_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
-        let session = live_session(&settings()?, &req.session_token)?;
+        let session = live_session(settings()?, &req.session_token)?;
         Ok(json!({ "user_uuid": session.user_uuid, "expires_at": session.expires_at }))
     })
 }
@@ -447,7 +458,7 @@ pub fn logout(input: Vec<u8>) -> FnResult<Vec<u8>> {
 #[plugin_fn]
 pub fn logout_all(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
-        let session = live_session(&settings()?, &req.session_token)?;
+        let session = live_session(settings()?, &req.session_token)?;
         let by_user = ByUserUuid { user_uuid: session.user_uuid.clone() };
         db::revoke_user_refresh_tokens(&by_user)?;
         let count = db::delete_user_sessions(&by_user)?.count;
@@ -468,7 +479,7 @@ pub fn request_email_verification(input: Vec<u8>) -> FnResult<Vec<u8>> {
         check_email(&req.email)?;
         let s = settings()?;
         match db::get_user_by_email(&ByEmail { email: req.email }) {
-            Ok(user) if !user.email_verified => send_verification(&s, &user, time::now()?)?,
+            Ok(user) if !user.email_verified => send_verification(s, &user, time::now()?)?,
             Ok(_) => {}
             Err(e) if e.code == codes::NOT_FOUND => {}
             Err(e) => return Err(e),
@@ -531,7 +542,7 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             Err(e) => return Err(e),
         };
         if let Some(user) = user.filter(|u| !u.disabled && per_address.allowed) {
-            if mail_budget(&s, &user.uuid)? {
+            if mail_budget(s, &user.uuid)? {
                 let (raw, hash) = new_token()?;
                 db::replace_password_reset_token(&CreateOneTimeToken {
                     token_hash: hash,
@@ -557,7 +568,7 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             // and hashed, the per-recipient mail budget is counted, and the request is audited
             // (a reset asked for an unknown address is itself worth recording).
             let (_, hash) = new_token()?;
-            mail_budget(&s, &format!("address:{}", email_key(&email)))?;
+            mail_budget(s, &format!("address:{}", email_key(&email)))?;
             // The same write transaction a known address runs; with no such user the insert is
             // refused by the foreign key and rolled back, which is the expected outcome here.
             let _ = db::replace_password_reset_token(&CreateOneTimeToken {
@@ -622,7 +633,7 @@ pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if req.current_password.len() > MAX_PASSWORD_BYTES {
             return Err(unauthenticated(GENERIC_LOGIN_ERROR));
         }
-        let session = live_session(&settings()?, &req.session_token)?;
+        let session = live_session(settings()?, &req.session_token)?;
         let user = db::get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?;
         let check = crypto::verify_password(&VerifyPassword {
             password: req.current_password,
@@ -643,7 +654,7 @@ pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
 #[plugin_fn]
 pub fn get_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
-        let session = live_session(&settings()?, &req.session_token)?;
+        let session = live_session(settings()?, &req.session_token)?;
         Ok(Profile::from(db::get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?))
     })
 }
@@ -671,7 +682,7 @@ pub fn update_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
         {
             return Err(invalid("avatar must be at most 2048 bytes and bio at most 1000 characters"));
         }
-        let session = live_session(&settings()?, &req.session_token)?;
+        let session = live_session(settings()?, &req.session_token)?;
         let update = UpdateProfile {
             uuid: session.user_uuid,
             name: req.name.map(|n| n.trim().to_owned()),
@@ -709,7 +720,7 @@ pub fn refresh(input: Vec<u8>) -> FnResult<Vec<u8>> {
                     db::revoke_refresh_family(&ByFamily { family_id: token.family_id })?;
                     return Err(unauthenticated("invalid or expired refresh token"));
                 }
-                let access = access_token(&s, &token.user_uuid, &session_id)?;
+                let access = access_token(s, &token.user_uuid, &session_id)?;
                 Ok(json!({ "access_token": access.token, "access_expires_at": access.exp, "refresh_token": raw }))
             }
             Rotation::Reused { family_id, user_uuid } => {

@@ -52,12 +52,7 @@ fn delete_user_sessions_and_cleanup_expired() {
 fn one_time_tokens_are_single_use_and_expire() {
     let (_dir, db) = open_temp();
     let u = user(&db, "ada", "ada@example.com");
-    let new = |n| NewOneTimeToken {
-        token_hash: hash(n),
-        user_uuid: u.uuid.clone(),
-        email: u.email.clone(),
-        expires_at: T0 + 100,
-    };
+    let new = |n| crate::one_time(&u, n);
     let created = db.create_email_verification_token(&new(1), T0).unwrap();
     assert_eq!(db.get_email_verification_token(&hash(1)).unwrap(), created);
     assert_eq!(db.consume_email_verification_token(&hash(1), T0 + 1).unwrap(), created);
@@ -161,12 +156,7 @@ fn deleting_a_session_detaches_its_refresh_tokens() {
 fn replacing_a_reset_token_drops_the_older_ones_in_one_step() {
     let (_dir, db) = open_temp();
     let u = user(&db, "ada", "ada@example.com");
-    let new = |n| NewOneTimeToken {
-        token_hash: hash(n),
-        user_uuid: u.uuid.clone(),
-        email: u.email.clone(),
-        expires_at: T0 + 100,
-    };
+    let new = |n| crate::one_time(&u, n);
     db.create_password_reset_token(&new(1), T0).unwrap();
     db.create_password_reset_token(&new(2), T0).unwrap();
     assert_eq!(db.replace_password_reset_token(&new(3), T0).unwrap().token_hash, hash(3));

@@ -10,7 +10,7 @@ mod migrations; // from empty, idempotent, from every earlier version, newer ref
 mod plugin; // kv isolation and prefix listing, grants, audit, rate limits, host secrets
 mod users; // create, look up, update, uniqueness on normalised email
 
-use a2e_db::{Db, KeySource, NewUser, User};
+use a2e_db::{Db, KeySource, NewOneTimeToken, NewUser, User};
 use tempfile::TempDir;
 
 /// A fixed start time for every test clock.
@@ -50,4 +50,14 @@ pub fn user(db: &Db, name: &str, email: &str) -> User {
 /// A distinct 64-hex-digit token hash.
 pub fn hash(n: u32) -> String {
     format!("{n:064x}")
+}
+
+/// A one-time token for `user`, hash `hash(n)`, valid for 100 ms after [`T0`].
+pub fn one_time(user: &User, n: u32) -> NewOneTimeToken {
+    NewOneTimeToken {
+        token_hash: hash(n),
+        user_uuid: user.uuid.clone(),
+        email: user.email.clone(),
+        expires_at: T0 + 100,
+    }
 }
