@@ -4,6 +4,7 @@ mod db_cmd;
 mod exit;
 mod keys;
 mod plugin_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,11 @@ pub(crate) enum Command {
     /// Create, build, install, call and manage plugins.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Serve the HTTP API, live events and the web UI (installs the bundled plugins on first start).
+    Serve(serve_cmd::ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(serve_cmd::UserCommand),
 }
 
 impl Cli {
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Db(cmd) => db_cmd::run(&cli, cmd),
         Command::Plugin(cmd) => plugin_cmd::run(&cli, cmd),
+        Command::Serve(args) => serve_cmd::serve(&cli, args),
+        Command::User(cmd) => serve_cmd::user(&cli, cmd),
     };
     match result {
         Ok(code) => code,

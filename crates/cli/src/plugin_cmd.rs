@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use a2e_abi::Grant;
-use a2e_host::manifest::{inspect_module, sha256_hex, Caps, Limits, PluginManifest, WasmRef};
+use a2e_host::manifest::PluginManifest;
 use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -379,36 +379,8 @@ fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> 
         .ok_or_else(|| anyhow::anyhow!("the build produced no .wasm; is the crate-type cdylib?"))?;
     let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
 
-    let meta = &package["metadata"]["a2e"];
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
-    };
-    let limits: Limits = if meta["limits"].is_null() {
-        Limits::default()
-    } else {
-        serde_json::from_value(meta["limits"].clone()).context("[package.metadata.a2e] limits")?
-    };
-    let config = if meta["config"].is_null() {
-        Default::default()
-    } else {
-        serde_json::from_value(meta["config"].clone()).context("[package.metadata.a2e] config")?
-    };
-    let exports: Vec<String> =
-        inspect_module(&wasm)?.exports.into_iter().filter(|e| !e.starts_with('_') && e != "memory").collect();
-    let file = format!("{name}.wasm");
-    let manifest = PluginManifest {
-        name: name.clone(),
-        version: package["version"].as_str().unwrap_or("0.0.0").to_owned(),
-        description: package["description"].as_str().unwrap_or_default().to_owned(),
-        abi_version: a2e_abi::ABI_VERSION,
-        wasm: WasmRef { file: file.clone(), sha256: sha256_hex(&wasm) },
-        exports,
-        public: strings(&meta["public"]),
-        grants: strings(&meta["grants"]),
-        limits,
-        config,
-    };
-    manifest.validate(&wasm, &Caps::default())?;
+    let manifest = PluginManifest::from_cargo_package(&package, &wasm)?;
+    let file = manifest.wasm.file.clone();
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("dist"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join(&file), &wasm)?;

@@ -276,6 +276,48 @@ impl PluginManifest {
             config: BTreeMap::new(),
         })
     }
+
+    /// The manifest of a plugin crate: name, version and description from its `[package]`,
+    /// grants, public functions, limits and config from `[package.metadata.a2e]`, and every
+    /// export of the built module. `package` is one entry of `cargo metadata`'s `packages`.
+    /// The result is validated against `wasm`.
+    pub fn from_cargo_package(package: &serde_json::Value, wasm: &[u8]) -> Result<PluginManifest> {
+        let name = package["name"].as_str().unwrap_or_default().to_owned();
+        check_name(&name)?;
+        let meta = &package["metadata"]["a2e"];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        };
+        let section = |key: &str, e: serde_json::Error| {
+            HostError::Invalid(format!("[package.metadata.a2e] {key} of `{name}`: {e}"))
+        };
+        let limits: Limits = if meta["limits"].is_null() {
+            Limits::default()
+        } else {
+            serde_json::from_value(meta["limits"].clone()).map_err(|e| section("limits", e))?
+        };
+        let config = if meta["config"].is_null() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_value(meta["config"].clone()).map_err(|e| section("config", e))?
+        };
+        let internal = |n: &str| n.starts_with('_') || n == "memory";
+        let exports = inspect_module(wasm)?.exports.into_iter().filter(|e| !internal(e)).collect();
+        let manifest = PluginManifest {
+            version: package["version"].as_str().unwrap_or("0.0.0").to_owned(),
+            description: package["description"].as_str().unwrap_or_default().to_owned(),
+            abi_version: ABI_VERSION,
+            wasm: WasmRef { file: format!("{name}.wasm"), sha256: sha256_hex(wasm) },
+            exports,
+            public: strings(&meta["public"]),
+            grants: strings(&meta["grants"]),
+            limits,
+            config,
+            name,
+        };
+        manifest.validate(wasm, &Caps::default())?;
+        Ok(manifest)
+    }
 }
 
 #[cfg(test)]

@@ -214,6 +214,15 @@ impl Host {
         self.inner.state.events.subscribe(capacity)
     }
 
+    /// Records an audit event on behalf of the host itself (an administrator's action, say) and
+    /// publishes it to subscribers, exactly as a plugin's `event_emit` would.
+    pub fn record_event(&self, event: &a2e_db::NewAuditEvent) -> Result<a2e_db::AuditEvent> {
+        let state = &self.inner.state;
+        let recorded = state.db.record_audit_event(event, state.clock.now_ms())?;
+        state.events.publish(&recorded);
+        Ok(recorded)
+    }
+
     /// Directory holding installed plugins.
     pub fn plugins_dir(&self) -> &Path {
         &self.inner.plugins_dir

@@ -225,6 +225,11 @@ impl Db {
         self.read(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?))
     }
 
+    /// Number of users with `role` ("user" or "admin").
+    pub fn count_users_with_role(&self, role: &str) -> Result<i64> {
+        self.read(|conn| Ok(conn.query_row("SELECT count(*) FROM users WHERE role = ?1", [role], |row| row.get(0))?))
+    }
+
     fn update_user(&self, set: &str, params: &[&dyn rusqlite::ToSql]) -> Result<()> {
         let changed = self.write(|tx| Ok(tx.execute(&format!("UPDATE users SET {set} WHERE uuid = ?1"), params)?))?;
         if changed == 0 {

@@ -1,0 +1,548 @@
+//! The auth API over the auth plugin, the first-run setup, and the extractors that say who is
+//! calling: [`Authed`] (any signed-in user) and [`Admin`].
+//!
+//! Browsers hold the session token in an HttpOnly, SameSite=Lax cookie; API clients send
+//! `Authorization: Bearer` with the session token or an access token. Tokens in URLs are refused
+//! before any handler runs.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use a2e_abi::codes;
+use a2e_db::{NewAuditEvent, User};
+
+use crate::call;
+use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use crate::http::client_addr;
+use crate::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "a2e_session";
+
+/// A signed-in caller.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    /// The user.
+    pub user: User,
+    /// The session token, when the caller presented one (not an access token).
+    pub session_token: Option<String>,
+    /// The client address.
+    pub client: Option<String>,
+}
+
+/// A signed-in administrator.
+#[derive(Clone, Debug)]
+pub struct Admin(pub Authed);
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (name, value) = c.trim().split_once('=')?;
+        (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, ApiError> {
+        if let Some(authed) = parts.extensions.get::<Authed>() {
+            return Ok(authed.clone());
+        }
+        let client = client_addr(&parts.extensions).map(|a| a.ip().to_string());
+        let token = bearer(&parts.headers)
+            .or_else(|| session_cookie(&parts.headers))
+            .ok_or_else(|| ApiError::unauthenticated("sign in first"))?;
+        let is_access_token = token.split('.').count() == 3;
+        let answer = if is_access_token {
+            call::auth(state, "verify_access_token", json!({ "token": token }), client.clone()).await?
+        } else {
+            call::auth(state, "verify_session", json!({ "session_token": token }), client.clone()).await?
+        };
+        let uuid = answer["user_uuid"].as_str().unwrap_or_default();
+        let user = match state.host().db().get_user_by_uuid(uuid) {
+            Ok(user) if !user.disabled => user,
+            Ok(_) | Err(a2e_db::Error::NotFound { .. }) => {
+                return Err(ApiError::unauthenticated("invalid or expired session"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let authed = Authed { user, session_token: (!is_access_token).then_some(token), client };
+        parts.extensions.insert(authed.clone());
+        Ok(authed)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        if authed.user.role != "admin" {
+            return Err(ApiError::forbidden("this needs an administrator"));
+        }
+        Ok(Admin(authed))
+    }
+}
+
+/// The caller's client address, for handlers that need no sign-in.
+struct Client(Option<String>);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Client, ApiError> {
+        Ok(Client(client_addr(&parts.extensions).map(|a| a.ip().to_string())))
+    }
+}
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(setup_status, setup))
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(session))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(password_reset_request))
+        .routes(routes!(password_reset_confirm))
+        .routes(routes!(change_password))
+        .routes(routes!(refresh))
+        .routes(routes!(profile, update_profile))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// Stable id.
+    pub uuid: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Whether the address is confirmed.
+    pub email_verified: bool,
+    /// Avatar URL.
+    pub avatar: Option<String>,
+    /// About the user.
+    pub bio: Option<String>,
+    /// "user" or "admin".
+    pub role: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> UserView {
+        UserView {
+            uuid: u.uuid.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            avatar: u.avatar.clone(),
+            bio: u.bio.clone(),
+            role: u.role.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Name, email and password of a new account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// Display name (unique).
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Password, 8 to 1024 bytes.
+    pub password: String,
+}
+
+/// Email and password.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session. The session token is also set as an HttpOnly cookie.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// The signed-in user.
+    pub user: UserView,
+    /// Session token for `Authorization: Bearer` (browsers use the cookie instead).
+    pub session_token: String,
+    /// When the session expires unless used, Unix ms.
+    pub session_expires_at: i64,
+    /// Short-lived JWT access token.
+    pub access_token: String,
+    /// Its expiry, Unix seconds.
+    pub access_expires_at: i64,
+    /// Refresh token (single use; rotated by `/api/auth/refresh`).
+    pub refresh_token: String,
+}
+
+/// An email address.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmailRequest {
+    /// Email address.
+    pub email: String,
+}
+
+/// A one-time token from an email link.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// The token.
+    pub token: String,
+}
+
+/// A reset token and the new password.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResetConfirmRequest {
+    /// The token from the reset email.
+    pub token: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// The current and the new password.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// Fields to change; absent ones stay.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProfileUpdate {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Avatar URL.
+    #[serde(default)]
+    pub avatar: Option<String>,
+    /// About the user.
+    #[serde(default)]
+    pub bio: Option<String>,
+}
+
+/// The current session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// The user.
+    pub user: UserView,
+}
+
+/// One of the user's sessions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionItem {
+    /// Short id (a prefix of the stored hash; not usable as a token).
+    pub id: String,
+    /// Created, Unix ms.
+    pub created_at: i64,
+    /// Last used, Unix ms.
+    pub last_seen_at: i64,
+    /// Expires, Unix ms.
+    pub expires_at: i64,
+    /// Whether it is the session of this request.
+    pub current: bool,
+}
+
+/// Whether the first administrator still has to be created.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SetupStatus {
+    /// True until an administrator exists.
+    pub needs_setup: bool,
+}
+
+fn cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.config().secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        max_age_secs.max(0)
+    ))
+    .expect("token characters are cookie-safe")
+}
+
+fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, value);
+    response
+}
+
+fn login_response(state: &AppState, data: Value, role_override: Option<&str>) -> ApiResult<Response> {
+    let mut login: LoginResponse = serde_json::from_value(data)
+        .map_err(|e| ApiError::internal("reading the auth plugin's login answer", e))?;
+    if let Some(role) = role_override {
+        login.user.role = role.to_owned();
+    }
+    let now_ms = state.host().state().clock.now_ms();
+    let max_age = (login.session_expires_at - now_ms) / 1000;
+    let value = cookie(state, &login.session_token, max_age);
+    Ok(with_cookie(ApiJson(login).into_response(), value))
+}
+
+fn need_session(authed: &Authed) -> ApiResult<String> {
+    authed.session_token.clone().ok_or_else(|| {
+        ApiError::invalid("this needs the session token (cookie or `Authorization: Bearer <session token>`), not an access token")
+    })
+}
+
+/// Whether the first administrator still has to be created.
+#[utoipa::path(get, path = "/api/setup", tag = "auth", responses((status = 200, body = SetupStatus)))]
+async fn setup_status(State(state): State<AppState>) -> ApiResult<ApiJson<SetupStatus>> {
+    let admins = state.host().db().count_users_with_role("admin")?;
+    Ok(ApiJson(SetupStatus { needs_setup: admins == 0 }))
+}
+
+/// Creates the first administrator and signs them in; refused once an administrator exists.
+#[utoipa::path(post, path = "/api/setup", tag = "auth", request_body = SignupRequest,
+    responses((status = 200, body = LoginResponse), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
+async fn setup(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<SignupRequest>) -> ApiResult<Response> {
+    state.check_account_rate(&req.email)?;
+    let _one_at_a_time = state.inner.setup_lock.lock().await;
+    if state.host().db().count_users_with_role("admin")? > 0 {
+        return Err(ApiError::new(codes::CONFLICT, "an administrator exists already; sign in instead"));
+    }
+    let host = state.host().clone();
+    let login = {
+        let req = SignupRequest { name: req.name, email: req.email, password: req.password };
+        let client = client.clone();
+        tokio::task::spawn_blocking(move || create_user(&host, &req, true, client))
+            .await
+            .map_err(|e| ApiError::internal("the setup task", e))??
+    };
+    login_response(&state, login, Some("admin"))
+}
+
+/// Creates an account through the auth plugin with its email marked verified, optionally as an
+/// administrator, and returns the plugin's login answer for it. Used by the setup screen and by
+/// `a2e user create`. The password is proven by a login before any role is granted, so an
+/// existing account cannot be taken over by signing up with its email.
+pub fn create_user(host: &a2e_host::Host, req: &SignupRequest, admin: bool, client: Option<String>) -> ApiResult<Value> {
+    let options = a2e_host::CallOptions { client_addr: client.clone() };
+    let run = |function: &str, body: Value| -> ApiResult<Value> {
+        let out = host.call(call::AUTH_PLUGIN, function, body.to_string().as_bytes(), &options)?;
+        match call::read_output(out) {
+            call::Output::Ok(data) => Ok(data),
+            call::Output::Failed(err) => Err(err),
+            call::Output::Raw(_) => Err(ApiError::internal("the auth plugin", "it answered without an envelope")),
+        }
+    };
+    run("signup", json!({ "name": req.name, "email": req.email, "password": req.password }))?;
+    let login = run("login", json!({ "email": req.email, "password": req.password })).map_err(|err| {
+        if err.code == codes::UNAUTHENTICATED {
+            ApiError::new(codes::CONFLICT, "an account with this email exists already (with another password)")
+        } else {
+            err
+        }
+    })?;
+    let mut login = login;
+    let uuid = login["user"]["uuid"].as_str().unwrap_or_default().to_owned();
+    login["user"]["email_verified"] = Value::Bool(true);
+    if admin {
+        login["user"]["role"] = Value::from("admin");
+    }
+    let db = host.db();
+    let now = host.state().clock.now_ms();
+    db.update_user_email_verified(&uuid, true, now)?;
+    if admin {
+        db.update_user_role(&uuid, "admin", now)?;
+    }
+    host.record_event(&NewAuditEvent {
+        kind: if admin { "admin.created" } else { "user.created" }.into(),
+        plugin: None,
+        user_uuid: Some(uuid),
+        client_addr: client,
+        data: json!({}),
+    })?;
+    Ok(login)
+}
+
+/// Creates an account and emails a verification link. An email that is taken gets the same answer.
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 200, description = "verification sent"), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn signup(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<SignupRequest>) -> ApiResult<ApiJson<Value>> {
+    state.check_account_rate(&req.email)?;
+    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
+    Ok(ApiJson(call::auth(&state, "signup", body, client).await?))
+}
+
+/// Signs in; sets the session cookie and returns the tokens.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+    state.check_account_rate(&req.email)?;
+    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
+    let data = call::auth(&state, "login", body, client).await?;
+    login_response(&state, data, None)
+}
+
+/// Ends this session and its refresh tokens; clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 200, description = "logged out"), (status = 401, body = ErrorBody)))]
+async fn logout(State(state): State<AppState>, authed: Authed) -> ApiResult<Response> {
+    let token = need_session(&authed)?;
+    let data = call::auth(&state, "logout", json!({ "session_token": token }), authed.client).await?;
+    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+}
+
+/// Ends every session of the user; clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth",
+    responses((status = 200, description = "all sessions ended"), (status = 401, body = ErrorBody)))]
+async fn logout_all(State(state): State<AppState>, authed: Authed) -> ApiResult<Response> {
+    let token = need_session(&authed)?;
+    let data = call::auth(&state, "logout_all", json!({ "session_token": token }), authed.client).await?;
+    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+}
+
+/// The signed-in user (and a slid session expiry).
+#[utoipa::path(get, path = "/api/auth/session", tag = "auth",
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+async fn session(authed: Authed) -> ApiJson<SessionView> {
+    ApiJson(SessionView { user: UserView::from(&authed.user) })
+}
+
+/// Redeems an email verification token.
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = TokenRequest,
+    responses((status = 200, description = "verified"), (status = 401, body = ErrorBody)))]
+async fn verify_email(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<TokenRequest>) -> ApiResult<ApiJson<Value>> {
+    Ok(ApiJson(call::auth(&state, "verify_email", json!({ "token": req.token }), client).await?))
+}
+
+/// Sends a new verification link (same answer for unknown addresses).
+#[utoipa::path(post, path = "/api/auth/resend-verification", tag = "auth", request_body = EmailRequest,
+    responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
+async fn resend_verification(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<EmailRequest>) -> ApiResult<ApiJson<Value>> {
+    state.check_account_rate(&req.email)?;
+    Ok(ApiJson(call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?))
+}
+
+/// Emails a password-reset link (same answer for unknown addresses).
+#[utoipa::path(post, path = "/api/auth/password-reset/request", tag = "auth", request_body = EmailRequest,
+    responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
+async fn password_reset_request(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<EmailRequest>) -> ApiResult<ApiJson<Value>> {
+    state.check_account_rate(&req.email)?;
+    Ok(ApiJson(call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?))
+}
+
+/// Sets a new password with a reset token; ends every session of the account.
+#[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
+    responses((status = 200, description = "password set"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn password_reset_confirm(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<ResetConfirmRequest>) -> ApiResult<ApiJson<Value>> {
+    let body = json!({ "token": req.token, "password": req.password });
+    Ok(ApiJson(call::auth(&state, "reset_password", body, client).await?))
+}
+
+/// Changes the password (needs the current one); ends every session.
+#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 200, description = "changed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn change_password(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<ChangePasswordRequest>) -> ApiResult<Response> {
+    state.check_account_rate(&authed.user.uuid)?;
+    let token = need_session(&authed)?;
+    let body = json!({ "session_token": token, "current_password": req.current_password, "new_password": req.new_password });
+    let data = call::auth(&state, "change_password", body, authed.client).await?;
+    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+}
+
+/// Exchanges a refresh token for a new access token and refresh token.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, description = "new tokens"), (status = 401, body = ErrorBody)))]
+async fn refresh(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<ApiJson<Value>> {
+    Ok(ApiJson(call::auth(&state, "refresh", json!({ "refresh_token": req.refresh_token }), client).await?))
+}
+
+/// The signed-in user's profile.
+#[utoipa::path(get, path = "/api/auth/profile", tag = "auth",
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+async fn profile(authed: Authed) -> ApiJson<UserView> {
+    ApiJson(UserView::from(&authed.user))
+}
+
+/// Changes name, avatar or bio.
+#[utoipa::path(patch, path = "/api/auth/profile", tag = "auth", request_body = ProfileUpdate,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_profile(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<ProfileUpdate>) -> ApiResult<ApiJson<Value>> {
+    let token = need_session(&authed)?;
+    let body = json!({ "session_token": token, "name": req.name, "avatar": req.avatar, "bio": req.bio });
+    Ok(ApiJson(call::auth(&state, "update_profile", body, authed.client).await?))
+}
+
+fn short_id(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The signed-in user's sessions.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth",
+    responses((status = 200, body = Vec<SessionItem>), (status = 401, body = ErrorBody)))]
+async fn sessions(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJson<Vec<SessionItem>>> {
+    let current = authed.session_token.as_deref().map(token_hash);
+    let now = state.host().state().clock.now_ms();
+    let items = state
+        .host()
+        .db()
+        .list_user_sessions(&authed.user.uuid)?
+        .into_iter()
+        .filter(|s| s.expires_at > now)
+        .map(|s| SessionItem {
+            id: short_id(&s.id),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            current: current.as_deref() == Some(s.id.as_str()),
+        })
+        .collect();
+    Ok(ApiJson(items))
+}
+
+/// Ends one of the signed-in user's sessions (and its refresh tokens).
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
+    params(("id" = String, Path, description = "Short session id from the list")),
+    responses((status = 200, description = "ended"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn revoke_session(State(state): State<AppState>, authed: Authed, Path(id): Path<String>) -> ApiResult<Response> {
+    let db = state.host().db();
+    let session = db
+        .list_user_sessions(&authed.user.uuid)?
+        .into_iter()
+        .find(|s| id.len() == 16 && s.id.starts_with(&id))
+        .ok_or_else(|| ApiError::new(codes::NOT_FOUND, "no such session"))?;
+    let now = state.host().state().clock.now_ms();
+    db.revoke_refresh_family(&session.id, now)?;
+    db.delete_session(&session.id)?;
+    let current = authed.session_token.as_deref().map(token_hash).as_deref() == Some(session.id.as_str());
+    let response = ApiJson(json!({ "ended": true, "current": current })).into_response();
+    Ok(if current { with_cookie(response, cookie(&state, "", 0)) } else { response })
+}

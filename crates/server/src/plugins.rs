@@ -1,0 +1,317 @@
+//! The plugin API: list, upload-install, remove, enable/disable, grants (administrators), and
+//! calls (administrators: any export; other users: the functions a plugin marks public).
+
+use std::path::PathBuf;
+
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use a2e_abi::{codes, Grant};
+use a2e_db::NewAuditEvent;
+use a2e_host::{InstallOptions, PluginInfo};
+
+use crate::auth::{Admin, Authed};
+use crate::call::{self, Output};
+use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use crate::AppState;
+
+pub(crate) fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .merge(OpenApiRouter::new().routes(routes!(install)).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(info, remove))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(grants, add_grant))
+        .routes(routes!(revoke_grant))
+        .routes(routes!(call_function))
+}
+
+/// An installed plugin as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PluginView {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Exported functions.
+    pub exports: Vec<String>,
+    /// Functions any signed-in user may call.
+    pub public: Vec<String>,
+    /// Grants the manifest asks for.
+    pub requested_grants: Vec<String>,
+    /// Grants held now.
+    pub granted: Vec<String>,
+    /// Whether calls are accepted.
+    pub enabled: bool,
+    /// SHA-256 of the module.
+    pub sha256: String,
+    /// Module size, bytes.
+    pub wasm_bytes: usize,
+}
+
+impl From<PluginInfo> for PluginView {
+    fn from(p: PluginInfo) -> PluginView {
+        PluginView {
+            name: p.name,
+            version: p.version,
+            description: p.description,
+            exports: p.exports,
+            public: p.public,
+            requested_grants: p.requested_grants,
+            granted: p.granted,
+            enabled: p.enabled,
+            sha256: p.sha256,
+            wasm_bytes: p.wasm_bytes,
+        }
+    }
+}
+
+/// A grant to give.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GrantRequest {
+    /// Grant name, such as `kv` or `db:users`.
+    pub grant: String,
+}
+
+/// Options of a removal.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RemoveQuery {
+    /// Also delete the plugin's key-value data and grants.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+fn parse_grant(name: &str) -> ApiResult<Grant> {
+    Grant::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Grant::ALL.iter().map(|g| g.as_str()).collect();
+        ApiError::invalid(format!("unknown grant `{name}`; known grants: {}", known.join(", ")))
+    })
+}
+
+fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_json::Value) {
+    let event = NewAuditEvent {
+        kind: kind.into(),
+        plugin: Some(plugin.into()),
+        user_uuid: Some(admin.0.user.uuid.clone()),
+        client_addr: admin.0.client.clone(),
+        data,
+    };
+    if let Err(err) = state.host().record_event(&event) {
+        tracing::warn!(%err, kind, "could not record an audit event");
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal("a background task", e))?
+}
+
+/// Installed plugins. Every signed-in user may list them (to find public functions).
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<PluginView>), (status = 401, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, _: Authed) -> ApiResult<ApiJson<Vec<PluginView>>> {
+    Ok(ApiJson(state.host().list()?.into_iter().map(PluginView::from).collect()))
+}
+
+/// Installs a plugin from a multipart upload: `wasm` (the module, required), `manifest` (its
+/// plugin.json; without it the module is installed with no grants and every export),
+/// `replace` ("true" to hot-replace an installed version) and `grant` ("true" to grant what the
+/// manifest requests).
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins",
+    request_body(content_type = "multipart/form-data", description = "fields: wasm (file), manifest (file, optional), replace, grant"),
+    responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn install(
+    State(state): State<AppState>,
+    admin: Admin,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<ApiJson<PluginView>> {
+    let mut form = form.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let mut wasm: Option<(String, Bytes)> = None;
+    let mut manifest: Option<Bytes> = None;
+    let mut options = InstallOptions::default();
+    let field_error = |e: axum::extract::multipart::MultipartError| {
+        let status = e.status();
+        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new("PAYLOAD_TOO_LARGE", e.body_text())
+        } else {
+            ApiError::invalid(format!("bad upload: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = form.next_field().await.map_err(field_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(field_error)?;
+        match name.as_str() {
+            "wasm" => wasm = Some((file_name.unwrap_or_else(|| "plugin.wasm".into()), bytes)),
+            "manifest" => manifest = Some(bytes),
+            "replace" => options.replace = bytes.as_ref() == b"true",
+            "grant" => options.grant_requested = bytes.as_ref() == b"true",
+            other => return Err(ApiError::invalid(format!("unexpected form field `{other}`"))),
+        }
+    }
+    let (file_name, wasm) = wasm.ok_or_else(|| ApiError::invalid("the upload needs a `wasm` file field"))?;
+    let file_name: String = std::path::Path::new(&file_name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wasm"))
+        .unwrap_or_else(|| "plugin.wasm".into());
+    let host = state.host().clone();
+    let uploads = state.data_dir().join("uploads");
+    let info = blocking(move || {
+        let dir = unique_dir(&uploads)?;
+        let result = (|| {
+            let source = match &manifest {
+                Some(text) => {
+                    let text = std::str::from_utf8(text).map_err(|_| ApiError::invalid("plugin.json is not UTF-8"))?;
+                    let parsed = a2e_host::PluginManifest::parse(text)?;
+                    std::fs::write(dir.join("plugin.json"), text).map_err(|e| ApiError::internal("saving the upload", e))?;
+                    std::fs::write(dir.join(&parsed.wasm.file).with_file_name(file_base(&parsed.wasm.file)), &wasm)
+                        .map_err(|e| ApiError::internal("saving the upload", e))?;
+                    dir.join("plugin.json")
+                }
+                None => {
+                    let path = dir.join(&file_name);
+                    std::fs::write(&path, &wasm).map_err(|e| ApiError::internal("saving the upload", e))?;
+                    path
+                }
+            };
+            Ok(host.install(&source, &options)?)
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    })
+    .await?;
+    audit(&state, &admin, "plugin.installed", &info.name, json!({ "version": info.version, "sha256": info.sha256 }));
+    Ok(ApiJson(info.into()))
+}
+
+/// The last component of a manifest's wasm file name (a manifest may not point elsewhere).
+fn file_base(name: &str) -> String {
+    std::path::Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn unique_dir(parent: &std::path::Path) -> ApiResult<PathBuf> {
+    std::fs::create_dir_all(parent).map_err(|e| ApiError::internal("creating the upload dir", e))?;
+    for n in 0..1000u32 {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let dir = parent.join(format!("{nanos:x}-{n}"));
+        if std::fs::create_dir(&dir).is_ok() {
+            return Ok(dir);
+        }
+    }
+    Err(ApiError::internal("creating the upload dir", "no free name"))
+}
+
+/// One installed plugin.
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+async fn info(State(state): State<AppState>, _: Authed, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
+    Ok(ApiJson(state.host().info(&name)?.into()))
+}
+
+/// Removes a plugin (`?purge=true` also deletes its data and grants).
+#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), RemoveQuery),
+    responses((status = 200, description = "removed"), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<String>, q: Result<Query<RemoveQuery>, QueryRejection>) -> ApiResult<ApiJson<serde_json::Value>> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let host = state.host().clone();
+    let n = name.clone();
+    blocking(move || Ok(host.remove(&n, q.purge)?)).await?;
+    audit(&state, &admin, "plugin.removed", &name, json!({ "purge": q.purge }));
+    Ok(ApiJson(json!({ "removed": name })))
+}
+
+/// Accepts calls again.
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+async fn enable(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
+    let info = state.host().set_enabled(&name, true)?;
+    audit(&state, &admin, "plugin.enabled", &name, json!({}));
+    Ok(ApiJson(info.into()))
+}
+
+/// Refuses calls until enabled.
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+async fn disable(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
+    let info = state.host().set_enabled(&name, false)?;
+    audit(&state, &admin, "plugin.disabled", &name, json!({}));
+    Ok(ApiJson(info.into()))
+}
+
+/// Grants held and requested.
+#[utoipa::path(get, path = "/api/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, description = "granted and requested grants"), (status = 404, body = ErrorBody)))]
+async fn grants(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<serde_json::Value>> {
+    let info = state.host().info(&name)?;
+    Ok(ApiJson(json!({ "granted": info.granted, "requested": info.requested_grants })))
+}
+
+/// Gives a grant.
+#[utoipa::path(post, path = "/api/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    request_body = GrantRequest,
+    responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn add_grant(State(state): State<AppState>, admin: Admin, Path(name): Path<String>, ApiJson(req): ApiJson<GrantRequest>) -> ApiResult<ApiJson<PluginView>> {
+    let grant = parse_grant(&req.grant)?;
+    state.host().grant(&name, &[grant])?;
+    audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_str() }));
+    Ok(ApiJson(state.host().info(&name)?.into()))
+}
+
+/// Revokes a grant; the plugin's next call sees PERMISSION_DENIED from the host functions it covers.
+#[utoipa::path(delete, path = "/api/plugins/{name}/grants/{grant}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("grant" = String, Path, description = "Grant name")),
+    responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_grant(State(state): State<AppState>, admin: Admin, Path((name, grant)): Path<(String, String)>) -> ApiResult<ApiJson<PluginView>> {
+    let grant = parse_grant(&grant)?;
+    if !state.host().revoke(&name, grant)? {
+        return Err(ApiError::new(codes::NOT_FOUND, format!("plugin `{name}` does not hold `{}`", grant.as_str())));
+    }
+    audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_str() }));
+    Ok(ApiJson(state.host().info(&name)?.into()))
+}
+
+/// Calls a plugin function with the request body as its input. Administrators may call every
+/// export; other users only the functions the plugin marks public. A plugin's error envelope
+/// becomes an error answer with its code; other output is returned as it is.
+#[utoipa::path(post, path = "/api/plugins/{name}/call/{function}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("function" = String, Path, description = "Exported function")),
+    request_body(content = serde_json::Value, description = "the function's input"),
+    responses((status = 200, description = "the function's output"), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn call_function(State(state): State<AppState>, authed: Authed, Path((name, function)): Path<(String, String)>, input: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let input = input.map_err(|e| {
+        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { codes::INVALID_INPUT };
+        ApiError::new(code, e.body_text())
+    })?;
+    let info = state.host().info(&name)?;
+    if authed.user.role != "admin" && !info.public.iter().any(|f| f == &function) {
+        return Err(ApiError::forbidden(format!("`{name}.{function}` is not a public function")));
+    }
+    let output = call::call_raw(&state, &name, &function, input.to_vec(), authed.client).await?;
+    Ok(match call::read_output(output) {
+        Output::Ok(data) => ApiJson(data).into_response(),
+        Output::Failed(err) => err.into_response(),
+        Output::Raw(bytes) => {
+            let kind = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
+            ([(header::CONTENT_TYPE, kind)], bytes).into_response()
+        }
+    })
+}

@@ -1,0 +1,218 @@
+import { useState } from "react";
+import { call, installPlugin, type Plugin } from "../api";
+import { Alert, Loading, message, useLoad } from "../ui";
+
+export function Plugins({ admin }: { admin: boolean }) {
+  const { data, error, loading, reload } = useLoad(() => call<Plugin[]>("plugins"));
+  const [selected, setSelected] = useState<string | null>(null);
+  const plugin = data?.find((p) => p.name === selected) ?? null;
+  return (
+    <section>
+      <h1>Plugins</h1>
+      {loading && !data && <Loading what="plugins" />}
+      <Alert kind="error">{error}</Alert>
+      {data && data.length === 0 && <p className="muted">No plugins installed.</p>}
+      {data && data.length > 0 && (
+        <ul className="cards" aria-label="Installed plugins">
+          {data.map((p) => (
+            <li key={p.name}>
+              <button type="button" className={`card ${p.name === selected ? "selected" : ""}`} onClick={() => setSelected(p.name)} aria-pressed={p.name === selected}>
+                <strong>{p.name}</strong> <span className="muted">v{p.version}</span> {!p.enabled && <span className="badge warn">disabled</span>}
+                <span className="desc">{p.description}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {admin && <Install onInstalled={(p) => { reload(); setSelected(p.name); }} />}
+      {plugin && <Details key={plugin.name} plugin={plugin} admin={admin} onChange={reload} />}
+    </section>
+  );
+}
+
+function Install({ onInstalled }: { onInstalled: (p: Plugin) => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [ok, setOk] = useState<string | null>(null);
+  return (
+    <details className="panel">
+      <summary>Install a plugin</summary>
+      <form
+        aria-label="Install a plugin"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const form = new FormData(e.currentTarget);
+          const wasm = form.get("wasm") as File | null;
+          const manifest = form.get("manifest") as File | null;
+          if (!wasm || wasm.size === 0) {
+            setError("Choose the plugin's .wasm file.");
+            return;
+          }
+          setBusy(true);
+          setError(null);
+          setOk(null);
+          try {
+            const p = await installPlugin(wasm, manifest && manifest.size > 0 ? manifest : null, form.get("replace") === "on", form.get("grant") === "on");
+            setOk(`Installed ${p.name} ${p.version}${p.granted.length ? ` with grants: ${p.granted.join(", ")}` : " with no grants"}.`);
+            onInstalled(p);
+          } catch (err) {
+            setError(message(err));
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <fieldset disabled={busy}>
+          <div className="field">
+            <label htmlFor="f-wasm">Module (.wasm)</label>
+            <input id="f-wasm" name="wasm" type="file" accept=".wasm,application/wasm" required />
+          </div>
+          <div className="field">
+            <label htmlFor="f-manifest">Manifest (plugin.json, optional)</label>
+            <input id="f-manifest" name="manifest" type="file" accept=".json,application/json" />
+          </div>
+          <label className="check">
+            <input type="checkbox" name="grant" defaultChecked /> Grant what the manifest requests
+          </label>
+          <label className="check">
+            <input type="checkbox" name="replace" /> Replace an installed version
+          </label>
+          <button type="submit">{busy ? "Installing…" : "Install"}</button>
+        </fieldset>
+        <Alert kind="error">{error}</Alert>
+        <Alert kind="ok">{ok}</Alert>
+      </form>
+    </details>
+  );
+}
+
+function Details({ plugin, admin, onChange }: { plugin: Plugin; admin: boolean; onChange: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const act = async (f: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await f();
+      onChange();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const callable = admin ? plugin.exports : plugin.public;
+  return (
+    <article className="panel" aria-label={`Plugin ${plugin.name}`}>
+      <h2>{plugin.name}</h2>
+      <p>{plugin.description}</p>
+      <dl className="facts">
+        <dt>Functions</dt>
+        <dd>{plugin.exports.join(", ") || "none"}</dd>
+        <dt>Public</dt>
+        <dd>{plugin.public.join(", ") || "none"}</dd>
+        <dt>Module</dt>
+        <dd>
+          {(plugin.wasm_bytes / 1024).toFixed(0)} KiB, sha256 <code className="hash">{plugin.sha256}</code>
+        </dd>
+      </dl>
+      {admin && (
+        <>
+          <h3>Grants</h3>
+          {plugin.granted.length === 0 && <p className="muted">No grants held.</p>}
+          <ul className="grants" aria-label="Grants held">
+            {plugin.granted.map((g) => (
+              <li key={g}>
+                <code>{g}</code>{" "}
+                <button type="button" onClick={() => act(() => call("plugin_revoke", { name: plugin.name, grant: g }))} aria-label={`Revoke ${g}`}>
+                  Revoke
+                </button>
+              </li>
+            ))}
+          </ul>
+          {plugin.requested_grants
+            .filter((g) => !plugin.granted.includes(g))
+            .map((g) => (
+              <button key={g} type="button" onClick={() => act(() => call("plugin_grant", { name: plugin.name, grant: g }))}>
+                Grant {g}
+              </button>
+            ))}
+          <div className="actions">
+            {plugin.enabled ? (
+              <button type="button" onClick={() => act(() => call("plugin_disable", { name: plugin.name }))}>
+                Disable
+              </button>
+            ) : (
+              <button type="button" onClick={() => act(() => call("plugin_enable", { name: plugin.name }))}>
+                Enable
+              </button>
+            )}
+            <button
+              type="button"
+              className="danger"
+              onClick={() => confirm(`Remove ${plugin.name}?`) && act(() => call("plugin_remove", { name: plugin.name }))}
+            >
+              Remove
+            </button>
+          </div>
+        </>
+      )}
+      <Alert kind="error">{error}</Alert>
+      {callable.length > 0 && <Playground plugin={plugin.name} functions={callable} />}
+    </article>
+  );
+}
+
+function Playground({ plugin, functions }: { plugin: string; functions: string[] }) {
+  const [fn, setFn] = useState(functions[0]);
+  const [input, setInput] = useState("{}");
+  const [output, setOutput] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const run = async () => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(input);
+    } catch (e) {
+      setFailed(true);
+      setOutput(`The input is not JSON: ${(e as Error).message}`);
+      return;
+    }
+    setBusy(true);
+    try {
+      const out = await call<unknown>("execute_plugin", { name: plugin, function: fn, input: parsed });
+      setFailed(false);
+      setOutput(JSON.stringify(out, null, 2));
+    } catch (e) {
+      setFailed(true);
+      const err = e as { code?: string };
+      setOutput(`${err.code ?? "ERROR"}: ${message(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="playground">
+      <h3>Call playground</h3>
+      <div className="field">
+        <label htmlFor="f-fn">Function</label>
+        <select id="f-fn" value={fn} onChange={(e) => setFn(e.target.value)}>
+          {functions.map((f) => (
+            <option key={f}>{f}</option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="f-input">Input (JSON)</label>
+        <textarea id="f-input" rows={5} value={input} onChange={(e) => setInput(e.target.value)} spellCheck={false} />
+      </div>
+      <button type="button" onClick={run} disabled={busy}>
+        {busy ? "Calling…" : "Call"}
+      </button>
+      {output !== null && (
+        <>
+          <h4>{failed ? "Error" : "Output"}</h4>
+          <pre className={failed ? "output failed" : "output"} aria-label="Call output" aria-live="polite">
+            {output}
+          </pre>
+        </>
+      )}
+    </div>
+  );
+}
