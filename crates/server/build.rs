@@ -24,7 +24,8 @@ fn embed_ui(dist: &Path, out: &Path) {
         collect(dist, dist, &mut files);
     }
     files.sort();
-    let mut code = String::from("/// The built UI: (path, bytes), sorted by path.\npub static UI_FILES: &[(&str, &[u8])] = &[\n");
+    let mut code =
+        String::from("/// The built UI: (path, bytes), sorted by path.\npub static UI_FILES: &[(&str, &[u8])] = &[\n");
     for (rel, abs) in &files {
         writeln!(code, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
     }
@@ -85,7 +86,9 @@ fn embed_plugins(root: &Path, out: &Path) {
             _ => missing.push(*name),
         }
     }
-    code.push_str("];\n/// Bundled plugins that were not built when the server was.\npub static MISSING_PLUGINS: &[&str] = &[");
+    code.push_str(
+        "];\n/// Bundled plugins that were not built when the server was.\npub static MISSING_PLUGINS: &[&str] = &[",
+    );
     for name in &missing {
         write!(code, "{name:?}, ").unwrap();
     }

@@ -173,7 +173,11 @@ async fn db_backup(State(state): State<AppState>, admin: Admin) -> ApiResult<Api
 /// Audit events, newest first, with filters; page with `before_id`.
 #[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEventView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn audit(State(state): State<AppState>, _: Admin, q: Result<Query<AuditQuery>, QueryRejection>) -> ApiResult<ApiJson<Vec<AuditEventView>>> {
+async fn audit(
+    State(state): State<AppState>,
+    _: Admin,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> ApiResult<ApiJson<Vec<AuditEventView>>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {

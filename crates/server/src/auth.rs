@@ -299,8 +299,8 @@ fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
 }
 
 fn login_response(state: &AppState, data: Value, role_override: Option<&str>) -> ApiResult<Response> {
-    let mut login: LoginResponse = serde_json::from_value(data)
-        .map_err(|e| ApiError::internal("reading the auth plugin's login answer", e))?;
+    let mut login: LoginResponse =
+        serde_json::from_value(data).map_err(|e| ApiError::internal("reading the auth plugin's login answer", e))?;
     if let Some(role) = role_override {
         login.user.role = role.to_owned();
     }
@@ -312,7 +312,9 @@ fn login_response(state: &AppState, data: Value, role_override: Option<&str>) ->
 
 fn need_session(authed: &Authed) -> ApiResult<String> {
     authed.session_token.clone().ok_or_else(|| {
-        ApiError::invalid("this needs the session token (cookie or `Authorization: Bearer <session token>`), not an access token")
+        ApiError::invalid(
+            "this needs the session token (cookie or `Authorization: Bearer <session token>`), not an access token",
+        )
     })
 }
 
@@ -326,7 +328,11 @@ async fn setup_status(State(state): State<AppState>) -> ApiResult<ApiJson<SetupS
 /// Creates the first administrator and signs them in; refused once an administrator exists.
 #[utoipa::path(post, path = "/api/setup", tag = "auth", request_body = SignupRequest,
     responses((status = 200, body = LoginResponse), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
-async fn setup(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<SignupRequest>) -> ApiResult<Response> {
+async fn setup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> ApiResult<Response> {
     state.check_account_rate(&req.email)?;
     let _one_at_a_time = state.inner.setup_lock.lock().await;
     if state.host().db().count_users_with_role("admin")? > 0 {
@@ -347,7 +353,12 @@ async fn setup(State(state): State<AppState>, Client(client): Client, ApiJson(re
 /// administrator, and returns the plugin's login answer for it. Used by the setup screen and by
 /// `a2e user create`. The password is proven by a login before any role is granted, so an
 /// existing account cannot be taken over by signing up with its email.
-pub fn create_user(host: &a2e_host::Host, req: &SignupRequest, admin: bool, client: Option<String>) -> ApiResult<Value> {
+pub fn create_user(
+    host: &a2e_host::Host,
+    req: &SignupRequest,
+    admin: bool,
+    client: Option<String>,
+) -> ApiResult<Value> {
     let options = a2e_host::CallOptions { client_addr: client.clone() };
     let run = |function: &str, body: Value| -> ApiResult<Value> {
         let out = host.call(call::AUTH_PLUGIN, function, body.to_string().as_bytes(), &options)?;
@@ -391,7 +402,11 @@ pub fn create_user(host: &a2e_host::Host, req: &SignupRequest, admin: bool, clie
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 200, description = "verification sent"), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn signup(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<SignupRequest>) -> ApiResult<ApiJson<Value>> {
+async fn signup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> ApiResult<ApiJson<Value>> {
     state.check_account_rate(&req.email)?;
     let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
     Ok(ApiJson(call::auth(&state, "signup", body, client).await?))
@@ -400,7 +415,11 @@ async fn signup(State(state): State<AppState>, Client(client): Client, ApiJson(r
 /// Signs in; sets the session cookie and returns the tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn login(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
     state.check_account_rate(&req.email)?;
     let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
     let data = call::auth(&state, "login", body, client).await?;
@@ -435,14 +454,22 @@ async fn session(authed: Authed) -> ApiJson<SessionView> {
 /// Redeems an email verification token.
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = TokenRequest,
     responses((status = 200, description = "verified"), (status = 401, body = ErrorBody)))]
-async fn verify_email(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<TokenRequest>) -> ApiResult<ApiJson<Value>> {
+async fn verify_email(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<ApiJson<Value>> {
     Ok(ApiJson(call::auth(&state, "verify_email", json!({ "token": req.token }), client).await?))
 }
 
 /// Sends a new verification link (same answer for unknown addresses).
 #[utoipa::path(post, path = "/api/auth/resend-verification", tag = "auth", request_body = EmailRequest,
     responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
-async fn resend_verification(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<EmailRequest>) -> ApiResult<ApiJson<Value>> {
+async fn resend_verification(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> ApiResult<ApiJson<Value>> {
     state.check_account_rate(&req.email)?;
     Ok(ApiJson(call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?))
 }
@@ -450,7 +477,11 @@ async fn resend_verification(State(state): State<AppState>, Client(client): Clie
 /// Emails a password-reset link (same answer for unknown addresses).
 #[utoipa::path(post, path = "/api/auth/password-reset/request", tag = "auth", request_body = EmailRequest,
     responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
-async fn password_reset_request(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<EmailRequest>) -> ApiResult<ApiJson<Value>> {
+async fn password_reset_request(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> ApiResult<ApiJson<Value>> {
     state.check_account_rate(&req.email)?;
     Ok(ApiJson(call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?))
 }
@@ -458,7 +489,11 @@ async fn password_reset_request(State(state): State<AppState>, Client(client): C
 /// Sets a new password with a reset token; ends every session of the account.
 #[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
     responses((status = 200, description = "password set"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn password_reset_confirm(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<ResetConfirmRequest>) -> ApiResult<ApiJson<Value>> {
+async fn password_reset_confirm(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<ResetConfirmRequest>,
+) -> ApiResult<ApiJson<Value>> {
     let body = json!({ "token": req.token, "password": req.password });
     Ok(ApiJson(call::auth(&state, "reset_password", body, client).await?))
 }
@@ -466,10 +501,15 @@ async fn password_reset_confirm(State(state): State<AppState>, Client(client): C
 /// Changes the password (needs the current one); ends every session.
 #[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
     responses((status = 200, description = "changed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn change_password(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<ChangePasswordRequest>) -> ApiResult<Response> {
+async fn change_password(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Response> {
     state.check_account_rate(&authed.user.uuid)?;
     let token = need_session(&authed)?;
-    let body = json!({ "session_token": token, "current_password": req.current_password, "new_password": req.new_password });
+    let body =
+        json!({ "session_token": token, "current_password": req.current_password, "new_password": req.new_password });
     let data = call::auth(&state, "change_password", body, authed.client).await?;
     Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
 }
@@ -477,7 +517,11 @@ async fn change_password(State(state): State<AppState>, authed: Authed, ApiJson(
 /// Exchanges a refresh token for a new access token and refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, description = "new tokens"), (status = 401, body = ErrorBody)))]
-async fn refresh(State(state): State<AppState>, Client(client): Client, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<ApiJson<Value>> {
+async fn refresh(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<ApiJson<Value>> {
     Ok(ApiJson(call::auth(&state, "refresh", json!({ "refresh_token": req.refresh_token }), client).await?))
 }
 
@@ -491,7 +535,11 @@ async fn profile(authed: Authed) -> ApiJson<UserView> {
 /// Changes name, avatar or bio.
 #[utoipa::path(patch, path = "/api/auth/profile", tag = "auth", request_body = ProfileUpdate,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn update_profile(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<ProfileUpdate>) -> ApiResult<ApiJson<Value>> {
+async fn update_profile(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(req): ApiJson<ProfileUpdate>,
+) -> ApiResult<ApiJson<Value>> {
     let token = need_session(&authed)?;
     let body = json!({ "session_token": token, "name": req.name, "avatar": req.avatar, "bio": req.bio });
     Ok(ApiJson(call::auth(&state, "update_profile", body, authed.client).await?))

@@ -35,10 +35,11 @@ pub(crate) async fn call_raw(
     let host = state.host().clone();
     let (p, f) = (plugin.to_owned(), function.to_owned());
     let started = Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || host.call(&p, &f, &input, &CallOptions { client_addr })).await.unwrap_or_else(
-            |join| Err(HostError::Internal(format!("the call task of {plugin}.{function} ended abnormally: {join}"))),
-        );
+    let result = tokio::task::spawn_blocking(move || host.call(&p, &f, &input, &CallOptions { client_addr }))
+        .await
+        .unwrap_or_else(|join| {
+            Err(HostError::Internal(format!("the call task of {plugin}.{function} ended abnormally: {join}")))
+        });
     let outcome = match &result {
         Ok(bytes) if is_failed_envelope(bytes) => "error",
         Ok(_) => "ok",

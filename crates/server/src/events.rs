@@ -36,18 +36,16 @@ async fn pump(socket: WebSocket, receiver: crossbeam_channel::Receiver<a2e_db::A
     // The bus is a blocking channel: a thread moves its events onto the socket's async queue.
     // When the socket is slow the async queue fills, this thread blocks, the bus finds the
     // subscriber's queue full and drops it, and the disconnect ends this thread and the socket.
-    let bridge = std::thread::spawn(move || {
-        loop {
-            match receiver.recv_timeout(std::time::Duration::from_millis(500)) {
-                Ok(event) => {
-                    let text = serde_json::to_string(&AuditEventView::from(event)).unwrap_or_default();
-                    if tx.blocking_send(text).is_err() {
-                        break;
-                    }
+    let bridge = std::thread::spawn(move || loop {
+        match receiver.recv_timeout(std::time::Duration::from_millis(500)) {
+            Ok(event) => {
+                let text = serde_json::to_string(&AuditEventView::from(event)).unwrap_or_default();
+                if tx.blocking_send(text).is_err() {
+                    break;
                 }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !tx.is_closed() => {}
-                Err(_) => break,
             }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if !tx.is_closed() => {}
+            Err(_) => break,
         }
     });
     let (mut sink, mut stream) = socket.split();

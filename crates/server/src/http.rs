@@ -81,11 +81,13 @@ impl AppState {
 pub(crate) async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| if request.uri().path().starts_with("/api/") { "unmatched".into() } else { "ui".into() });
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| {
+        if request.uri().path().starts_with("/api/") {
+            "unmatched".into()
+        } else {
+            "ui".into()
+        }
+    });
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
@@ -106,7 +108,9 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             } else {
                 match tokio::time::timeout(timeout, next.run(request)).await {
                     Ok(response) => response,
-                    Err(_) => ApiError::new("TIMEOUT", format!("the request took longer than {timeout:?}")).into_response(),
+                    Err(_) => {
+                        ApiError::new("TIMEOUT", format!("the request took longer than {timeout:?}")).into_response()
+                    }
                 }
             }
         }
@@ -170,7 +174,10 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let config = state.config();
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let same_host = host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
-    if same_host || origin == config.public_url || config.extra_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
+    if same_host
+        || origin == config.public_url
+        || config.extra_origins.iter().any(|o| o.trim_end_matches('/') == origin)
+    {
         return Ok(());
     }
     Err(ApiError::new("CSRF", format!("requests from origin {origin} are not allowed")))

@@ -176,7 +176,8 @@ async fn install(
                 Some(text) => {
                     let text = std::str::from_utf8(text).map_err(|_| ApiError::invalid("plugin.json is not UTF-8"))?;
                     let parsed = a2e_host::PluginManifest::parse(text)?;
-                    std::fs::write(dir.join("plugin.json"), text).map_err(|e| ApiError::internal("saving the upload", e))?;
+                    std::fs::write(dir.join("plugin.json"), text)
+                        .map_err(|e| ApiError::internal("saving the upload", e))?;
                     std::fs::write(dir.join(&parsed.wasm.file).with_file_name(file_base(&parsed.wasm.file)), &wasm)
                         .map_err(|e| ApiError::internal("saving the upload", e))?;
                     dir.join("plugin.json")
@@ -225,7 +226,12 @@ async fn info(State(state): State<AppState>, _: Authed, Path(name): Path<String>
 #[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), RemoveQuery),
     responses((status = 200, description = "removed"), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<String>, q: Result<Query<RemoveQuery>, QueryRejection>) -> ApiResult<ApiJson<serde_json::Value>> {
+async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    q: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let host = state.host().clone();
     let n = name.clone();
@@ -237,7 +243,11 @@ async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<St
 /// Accepts calls again.
 #[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
-async fn enable(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
+async fn enable(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<PluginView>> {
     let info = state.host().set_enabled(&name, true)?;
     audit(&state, &admin, "plugin.enabled", &name, json!({}));
     Ok(ApiJson(info.into()))
@@ -246,7 +256,11 @@ async fn enable(State(state): State<AppState>, admin: Admin, Path(name): Path<St
 /// Refuses calls until enabled.
 #[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
-async fn disable(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
+async fn disable(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<PluginView>> {
     let info = state.host().set_enabled(&name, false)?;
     audit(&state, &admin, "plugin.disabled", &name, json!({}));
     Ok(ApiJson(info.into()))
@@ -255,7 +269,11 @@ async fn disable(State(state): State<AppState>, admin: Admin, Path(name): Path<S
 /// Grants held and requested.
 #[utoipa::path(get, path = "/api/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
     responses((status = 200, description = "granted and requested grants"), (status = 404, body = ErrorBody)))]
-async fn grants(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<serde_json::Value>> {
+async fn grants(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
     let info = state.host().info(&name)?;
     Ok(ApiJson(json!({ "granted": info.granted, "requested": info.requested_grants })))
 }
@@ -264,7 +282,12 @@ async fn grants(State(state): State<AppState>, _: Admin, Path(name): Path<String
 #[utoipa::path(post, path = "/api/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
     request_body = GrantRequest,
     responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn add_grant(State(state): State<AppState>, admin: Admin, Path(name): Path<String>, ApiJson(req): ApiJson<GrantRequest>) -> ApiResult<ApiJson<PluginView>> {
+async fn add_grant(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<GrantRequest>,
+) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&req.grant)?;
     state.host().grant(&name, &[grant])?;
     audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_str() }));
@@ -275,7 +298,11 @@ async fn add_grant(State(state): State<AppState>, admin: Admin, Path(name): Path
 #[utoipa::path(delete, path = "/api/plugins/{name}/grants/{grant}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), ("grant" = String, Path, description = "Grant name")),
     responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn revoke_grant(State(state): State<AppState>, admin: Admin, Path((name, grant)): Path<(String, String)>) -> ApiResult<ApiJson<PluginView>> {
+async fn revoke_grant(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, grant)): Path<(String, String)>,
+) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&grant)?;
     if !state.host().revoke(&name, grant)? {
         return Err(ApiError::new(codes::NOT_FOUND, format!("plugin `{name}` does not hold `{}`", grant.as_str())));
@@ -292,9 +319,18 @@ async fn revoke_grant(State(state): State<AppState>, admin: Admin, Path((name, g
     request_body(content = serde_json::Value, description = "the function's input"),
     responses((status = 200, description = "the function's output"), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-async fn call_function(State(state): State<AppState>, authed: Authed, Path((name, function)): Path<(String, String)>, input: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn call_function(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((name, function)): Path<(String, String)>,
+    input: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let input = input.map_err(|e| {
-        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { codes::INVALID_INPUT };
+        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            codes::INVALID_INPUT
+        };
         ApiError::new(code, e.body_text())
     })?;
     let info = state.host().info(&name)?;

@@ -1,0 +1,363 @@
+//! The plugin API: uploads, grants, calls, and who may do what.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{req, server, wasm_dir, TestServer};
+
+const BOUNDARY: &str = "a2e-test-boundary";
+
+/// A multipart body with the given (field, file name, bytes) parts.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn template_wasm() -> Vec<u8> {
+    std::fs::read(wasm_dir().join("template.wasm")).unwrap()
+}
+
+fn template_manifest(wasm: &[u8], public: &[&str]) -> Value {
+    json!({
+        "name": "template",
+        "version": "1.0.0",
+        "description": "the template plugin",
+        "abi_version": 1,
+        "wasm": { "file": "template.wasm", "sha256": a2e_host::manifest::sha256_hex(wasm) },
+        "exports": ["greet", "repeat", "validate", "get_info"],
+        "public": public,
+        "grants": ["log", "time"],
+    })
+}
+
+async fn upload(s: &TestServer, session: &str, parts: &[(&str, Option<&str>, &[u8])]) -> crate::Resp {
+    req(Method::POST, "/api/plugins")
+        .cookie(session)
+        .raw(&format!("multipart/form-data; boundary={BOUNDARY}"), multipart(parts))
+        .send(&s.app)
+        .await
+}
+
+async fn install_template(s: &TestServer, admin: &str) -> Value {
+    let wasm = template_wasm();
+    let manifest = template_manifest(&wasm, &["greet"]).to_string();
+    upload(
+        s,
+        admin,
+        &[
+            ("wasm", Some("template.wasm"), &wasm),
+            ("manifest", Some("plugin.json"), manifest.as_bytes()),
+            ("grant", None, b"true"),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .body
+}
+
+#[tokio::test]
+async fn upload_with_manifest_installs_grants_and_calls() {
+    let s = server();
+    let admin = s.admin().await;
+    let info = install_template(&s, &admin).await;
+    assert_eq!(info["name"], "template");
+    assert_eq!(info["granted"], json!(["log", "time"]));
+    let r = req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": "Ada" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["message"], "Hello, Ada!");
+    // The plugin's own error code comes through with a 4xx status.
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": " " }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "EMPTY_NAME");
+    let list = req(Method::GET, "/api/plugins").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    let names: Vec<&str> = list.body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["auth", "template"]);
+    // The audit log names the install.
+    let events = s
+        .state
+        .host()
+        .db()
+        .list_audit_events(
+            &a2e_db::AuditFilter { kind: Some("plugin.installed".into()), ..Default::default() },
+            a2e_db::Page::default(),
+        )
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].plugin.as_deref(), Some("template"));
+}
+
+#[tokio::test]
+async fn revoking_a_grant_makes_the_next_call_fail_with_permission_denied() {
+    let s = server();
+    let admin = s.admin().await;
+    install_template(&s, &admin).await;
+    let r = req(Method::DELETE, "/api/plugins/template/grants/time")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["granted"], json!(["log"]));
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": "Ada" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    req(Method::DELETE, "/api/plugins/template/grants/time")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    req(Method::DELETE, "/api/plugins/template/grants/root")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    let r = req(Method::POST, "/api/plugins/template/grants")
+        .cookie(&admin)
+        .json(json!({ "grant": "time" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["granted"], json!(["log", "time"]));
+    let g = req(Method::GET, "/api/plugins/template/grants").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    assert_eq!(g.body["requested"], json!(["log", "time"]));
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": "Ada" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bare_module_installs_with_no_grants() {
+    let s = server();
+    let admin = s.admin().await;
+    let wasm = template_wasm();
+    let info = upload(&s, &admin, &[("wasm", Some("hello.wasm"), &wasm)]).await.expect(StatusCode::OK).body;
+    assert_eq!(info["name"], "hello");
+    assert_eq!(info["granted"], json!([]));
+    req(Method::POST, "/api/plugins/hello/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": "Ada" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+}
+
+#[tokio::test]
+async fn bad_uploads_get_clear_errors_and_install_nothing() {
+    let s = server();
+    let admin = s.admin().await;
+    let wasm = template_wasm();
+    let mut wrong_hash = template_manifest(&wasm, &[]);
+    wrong_hash["wasm"]["sha256"] = json!("00".repeat(32));
+    let mut unknown_field = template_manifest(&wasm, &[]);
+    unknown_field["surprise"] = json!(true);
+    let mut unknown_grant = template_manifest(&wasm, &[]);
+    unknown_grant["grants"] = json!(["root"]);
+    let cases: Vec<(Vec<(&str, Option<&str>, Vec<u8>)>, &str)> = vec![
+        (vec![("manifest", Some("plugin.json"), template_manifest(&wasm, &[]).to_string().into_bytes())], "wasm"),
+        (vec![("wasm", Some("junk.wasm"), b"definitely not wasm".to_vec())], "WebAssembly"),
+        (
+            vec![
+                ("wasm", Some("t.wasm"), wasm.clone()),
+                ("manifest", Some("plugin.json"), wrong_hash.to_string().into_bytes()),
+            ],
+            "sha256",
+        ),
+        (
+            vec![
+                ("wasm", Some("t.wasm"), wasm.clone()),
+                ("manifest", Some("plugin.json"), unknown_field.to_string().into_bytes()),
+            ],
+            "surprise",
+        ),
+        (
+            vec![
+                ("wasm", Some("t.wasm"), wasm.clone()),
+                ("manifest", Some("plugin.json"), unknown_grant.to_string().into_bytes()),
+            ],
+            "root",
+        ),
+        (vec![("wasm", Some("t.wasm"), wasm.clone()), ("manifest", Some("plugin.json"), b"{".to_vec())], "plugin.json"),
+        (vec![("wasm", Some("t.wasm"), wasm.clone()), ("color", None, b"blue".to_vec())], "color"),
+    ];
+    for (parts, mentions) in cases {
+        let parts: Vec<(&str, Option<&str>, &[u8])> = parts.iter().map(|(n, f, b)| (*n, *f, b.as_slice())).collect();
+        let r = upload(&s, &admin, &parts).await.expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+        assert!(
+            r.body["message"].as_str().unwrap().to_lowercase().contains(&mentions.to_lowercase()),
+            "{mentions}: {}",
+            r.text
+        );
+    }
+    req(Method::POST, "/api/plugins")
+        .cookie(&admin)
+        .json(json!({ "wasm": "x" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    let list = s.state.host().list().unwrap();
+    assert_eq!(list.len(), 1, "only the bundled auth plugin: {list:?}");
+    // A second install of the same name needs replace.
+    install_template(&s, &admin).await;
+    let manifest = template_manifest(&wasm, &[]).to_string();
+    upload(&s, &admin, &[("wasm", Some("t.wasm"), &wasm), ("manifest", Some("plugin.json"), manifest.as_bytes())])
+        .await
+        .expect_error(StatusCode::CONFLICT, "ALREADY_EXISTS");
+    upload(
+        &s,
+        &admin,
+        &[
+            ("wasm", Some("t.wasm"), &wasm),
+            ("manifest", Some("plugin.json"), manifest.as_bytes()),
+            ("replace", None, b"true"),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_refused() {
+    let s = crate::server_with(|c| c.upload_limit = 64 * 1024);
+    let admin = s.admin().await;
+    let wasm = template_wasm();
+    assert!(wasm.len() > 64 * 1024);
+    upload(&s, &admin, &[("wasm", Some("t.wasm"), &wasm)])
+        .await
+        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn regular_users_call_public_functions_only_and_cannot_manage_plugins() {
+    let s = server();
+    let admin = s.admin().await;
+    install_template(&s, &admin).await;
+    let user = s.user("uma").await;
+    let session = user["session_token"].as_str().unwrap();
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(session)
+        .json(json!({ "name": "Uma" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    req(Method::POST, "/api/plugins/template/call/repeat")
+        .cookie(session)
+        .json(json!({ "text": "x" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    req(Method::GET, "/api/plugins").cookie(session).send(&s.app).await.expect(StatusCode::OK);
+    let wasm = template_wasm();
+    upload(&s, session, &[("wasm", Some("t.wasm"), &wasm)])
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    let forbidden = [
+        (Method::DELETE, "/api/plugins/template"),
+        (Method::POST, "/api/plugins/template/disable"),
+        (Method::POST, "/api/plugins/template/enable"),
+        (Method::GET, "/api/plugins/template/grants"),
+        (Method::DELETE, "/api/plugins/template/grants/time"),
+    ];
+    for (method, path) in &forbidden {
+        req(method.clone(), path)
+            .cookie(session)
+            .send(&s.app)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+        req(method.clone(), path).send(&s.app).await.expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    }
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .json(json!({ "name": "x" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(s.state.host().info("template").unwrap().granted, ["log", "time"]);
+}
+
+#[tokio::test]
+async fn calls_to_missing_disabled_or_removed_plugins_fail_clearly() {
+    let s = server();
+    let admin = s.admin().await;
+    install_template(&s, &admin).await;
+    req(Method::POST, "/api/plugins/nope/call/greet")
+        .cookie(&admin)
+        .json(json!({}))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_PLUGIN");
+    req(Method::POST, "/api/plugins/template/call/nope")
+        .cookie(&admin)
+        .json(json!({}))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_FUNCTION");
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .raw("application/json", "{oops")
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    let r = req(Method::POST, "/api/plugins/template/disable").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    assert_eq!(r.body["enabled"], false);
+    req(Method::POST, "/api/plugins/template/call/greet")
+        .cookie(&admin)
+        .json(json!({ "name": "x" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::CONFLICT, "PLUGIN_DISABLED");
+    req(Method::POST, "/api/plugins/template/enable").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    req(Method::DELETE, "/api/plugins/template?purge=maybe")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    req(Method::DELETE, "/api/plugins/template?purge=true").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    req(Method::GET, "/api/plugins/template")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_PLUGIN");
+    req(Method::DELETE, "/api/plugins/template")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_PLUGIN");
+}
+
+#[tokio::test]
+async fn the_auth_api_says_so_when_the_auth_plugin_is_missing() {
+    let s = server();
+    let admin = s.admin().await;
+    req(Method::DELETE, "/api/plugins/auth").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    req(Method::POST, "/api/auth/login")
+        .json(json!({ "email": "admin@example.com", "password": crate::PASSWORD }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    // Installing the bundled plugins again brings it back.
+    a2e_server::bundled::install(s.state.host()).unwrap();
+    s.login("admin@example.com", crate::PASSWORD).await.expect(StatusCode::OK);
+}
