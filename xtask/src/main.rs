@@ -8,12 +8,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod e2e;
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test            set up, then run every check: fmt, clippy (warnings denied) and all tests
-  run [ARGS...]   set up, build a2e in release mode and run it with ARGS
-                  (default: `db init`, `db status`, `plugin list` on the user's data dir)
+  test            set up, then run every check: fmt, clippy (warnings denied), all Rust tests,
+                  the UI's unit tests and the browser end-to-end test
+  run [ARGS...]   set up, build a2e (plugins, web UI, release binary) and run it with ARGS
+                  (default: `serve` on the user's data dir)
   bench           run every benchmark and print the ratio tables";
 
 fn main() -> Result<()> {
@@ -91,6 +94,25 @@ fn system_packages() -> Result<()> {
     )
 }
 
+/// Makes sure `binary` is on the PATH: installs Debian's `package` when running as root with
+/// apt-get, otherwise says what to install.
+fn debian_tool(binary: &str, package: &str) -> Result<()> {
+    let found =
+        Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().is_ok_and(|o| o.status.success());
+    if found {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if is_root && Path::new("/usr/bin/apt-get").exists() {
+        step(&format!("installing the Debian package {package}"));
+        let _ = Command::new("apt-get").args(["update", "-q"]).status()?;
+        if Command::new("apt-get").args(["install", "-y", "-q", package]).status()?.success() {
+            return Ok(());
+        }
+    }
+    bail!("`{binary}` is needed here; install it (Debian/Ubuntu: sudo apt-get install {package})")
+}
+
 /// Makes sure the toolchain pieces the build needs are installed.
 fn setup() -> Result<()> {
     system_packages()?;
@@ -158,8 +180,48 @@ fn smtp_test_server() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// Installs the UI's npm packages (from package-lock.json) when missing or outdated.
+fn npm_packages() -> Result<()> {
+    let frontend = root().join("frontend");
+    let has_npm = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !has_npm {
+        bail!("Node.js 20+ with npm is needed to build the web UI (Debian: apt-get install nodejs npm; or https://nodejs.org)");
+    }
+    let stamp = frontend.join("node_modules").join(".package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = match (modified(&stamp), modified(&frontend.join("package-lock.json"))) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    };
+    if !fresh {
+        step("installing the web UI's npm packages (npm ci)");
+        run_in(&frontend, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    }
+    Ok(())
+}
+
+/// Builds the web UI into frontend/dist, where the server build embeds it from.
+fn build_ui() -> Result<()> {
+    npm_packages()?;
+    step("building the web UI (type check + vite build)");
+    run_in(&root().join("frontend"), "npm", &["run", "--silent", "build"])
+}
+
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("starting {program} {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     setup()?;
+    build_ui()?;
     let python = smtp_test_server()?;
     // The test processes inherit it.
     std::env::set_var("A2E_PYTHON", &python);
@@ -184,6 +246,9 @@ fn test() -> Result<()> {
     )?;
     step("cargo test (workspace)");
     cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    step("web UI unit tests (vitest)");
+    run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
+    e2e::run(&root(), &target_dir())?;
     println!("\nall checks passed");
     Ok(())
 }
@@ -192,20 +257,16 @@ fn run(args: &[String]) -> Result<()> {
     // `cargo xtask run -- ARGS` passes the separator along; it is not an argument of a2e.
     let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     setup()?;
+    build_ui()?;
+    build_plugins()?;
     step("building a2e (release)");
     cargo(&["build", "--release", "--package", "a2e"])?;
     let bin = target_dir().join("release").join("a2e");
-    let runs: Vec<Vec<String>> = if args.is_empty() {
-        vec![vec!["db".into(), "init".into()], vec!["db".into(), "status".into()], vec!["plugin".into(), "list".into()]]
-    } else {
-        vec![args.to_vec()]
-    };
-    for args in runs {
-        step(&format!("a2e {}", args.join(" ")));
-        let status = Command::new(&bin).args(&args).status().with_context(|| format!("starting {}", bin.display()))?;
-        if !status.success() {
-            std::process::exit(status.code().unwrap_or(1));
-        }
+    let args: Vec<String> = if args.is_empty() { vec!["serve".into()] } else { args.to_vec() };
+    step(&format!("a2e {}", args.join(" ")));
+    let status = Command::new(&bin).args(&args).status().with_context(|| format!("starting {}", bin.display()))?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
 }
@@ -219,6 +280,9 @@ fn bench() -> Result<()> {
     cargo(&["bench", "--package", "a2e-host", "--bench", "runtime"])?;
     step("auth plugin: login against native argon2id, verify_session throughput");
     cargo(&["bench", "--package", "a2e-host", "--bench", "auth"])?;
+    debian_tool("wrk", "wrk")?;
+    step("HTTP: verify-session through the full stack vs a native axum handler (wrk, 64 connections)");
+    cargo(&["bench", "--package", "a2e-server", "--bench", "http"])?;
     step("fault isolation under load (A2E_ISOLATION_SECS, default 60)");
     cargo(&["bench", "--package", "a2e-host", "--bench", "isolation"])?;
     Ok(())

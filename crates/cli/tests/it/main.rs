@@ -3,6 +3,7 @@
 mod auth; // a new user walks through the auth plugin
 mod db; // a2e db ...
 mod plugin; // a2e plugin ...
+mod serve; // a2e serve, a2e user create
 
 use std::io::Write;
 use std::path::Path;

@@ -176,7 +176,8 @@ async fn bad_uploads_get_clear_errors_and_install_nothing() {
     unknown_field["surprise"] = json!(true);
     let mut unknown_grant = template_manifest(&wasm, &[]);
     unknown_grant["grants"] = json!(["root"]);
-    let cases: Vec<(Vec<(&str, Option<&str>, Vec<u8>)>, &str)> = vec![
+    type Part<'a> = (&'a str, Option<&'a str>, Vec<u8>);
+    let cases: Vec<(Vec<Part>, &str)> = vec![
         (vec![("manifest", Some("plugin.json"), template_manifest(&wasm, &[]).to_string().into_bytes())], "wasm"),
         (vec![("wasm", Some("junk.wasm"), b"definitely not wasm".to_vec())], "WebAssembly"),
         (
