@@ -216,7 +216,7 @@ export async function installPlugin(wasm: File, manifest: File | null, replace: 
   if (ipc) {
     const bytes = Array.from(new Uint8Array(await wasm.arrayBuffer()));
     const manifestText = manifest ? await manifest.text() : null;
-    return call<Plugin>("plugin_install", { wasm: bytes, fileName: wasm.name, manifest: manifestText, replace, grant });
+    return call<Plugin>("plugin_install", { wasm: bytes, file_name: wasm.name, manifest: manifestText, replace, grant });
   }
   const form = new FormData();
   form.append("wasm", wasm, wasm.name);
