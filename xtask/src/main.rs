@@ -8,6 +8,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod desktop;
 mod e2e;
 
 const USAGE: &str = "usage: cargo xtask <command>
@@ -17,7 +18,9 @@ commands:
                   the UI's unit tests and the browser end-to-end test
   run [ARGS...]   set up, build a2e (plugins, web UI, release binary) and run it with ARGS
                   (default: `serve` on the user's data dir)
-  bench           run every benchmark and print the ratio tables";
+  bench           run every benchmark and print the ratio tables
+  soak [MINUTES]  drive the server with wrk for MINUTES (default 10): throughput, latency,
+                  errors and RSS over time";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -27,6 +30,7 @@ fn main() -> Result<()> {
         "test" => test(),
         "run" => run(&rest),
         "bench" => bench(),
+        "soak" => soak(rest.first().map(String::as_str)),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -221,6 +225,7 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
 
 fn test() -> Result<()> {
     setup()?;
+    desktop::packages()?;
     build_ui()?;
     let python = smtp_test_server()?;
     // The test processes inherit it.
@@ -249,6 +254,8 @@ fn test() -> Result<()> {
     step("web UI unit tests (vitest)");
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
     e2e::run(&root(), &target_dir())?;
+    cargo(&["build", "--package", "a2e-desktop"])?;
+    desktop::smoke(&target_dir())?;
     println!("\nall checks passed");
     Ok(())
 }
@@ -269,6 +276,16 @@ fn run(args: &[String]) -> Result<()> {
         std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
+}
+
+fn soak(minutes: Option<&str>) -> Result<()> {
+    let minutes: f64 = minutes.unwrap_or("10").parse().context("MINUTES must be a number")?;
+    setup()?;
+    build_plugins()?;
+    debian_tool("wrk", "wrk")?;
+    step(&format!("soak: the server under wrk for {minutes} minutes"));
+    std::env::set_var("A2E_SOAK_SECS", ((minutes * 60.0).round() as u64).max(1).to_string());
+    cargo(&["bench", "--package", "a2e-server", "--bench", "soak"])
 }
 
 fn bench() -> Result<()> {

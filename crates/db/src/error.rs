@@ -35,6 +35,12 @@ pub enum Error {
     /// The database stayed locked by another process for longer than the busy timeout.
     #[error("database is busy; another process holds the write lock")]
     Busy,
+    /// The file system is full; the write was rolled back, and earlier writes are intact.
+    #[error("the disk is full: free some space and retry; this write was not saved ({0})")]
+    DiskFull(String),
+    /// The database file or its directory cannot be written (read-only file system or permissions).
+    #[error("the database is read-only: make its data dir writable ({0})")]
+    ReadOnly(String),
     /// The file is damaged: a page fails its checksum or the schema is not what a2e expects.
     #[error("database is corrupt: {0}")]
     Corrupt(String),
@@ -76,6 +82,10 @@ impl Error {
                     }
                     ErrorCode::DatabaseCorrupt => Error::Corrupt(message),
                     ErrorCode::TooBig => Error::InvalidInput("value too large".into()),
+                    ErrorCode::DiskFull => Error::DiskFull(if message.is_empty() { err.to_string() } else { message }),
+                    ErrorCode::ReadOnly | ErrorCode::CannotOpen => {
+                        Error::ReadOnly(if message.is_empty() { err.to_string() } else { message })
+                    }
                     _ => Error::Sqlite(if message.is_empty() { err.to_string() } else { message }),
                 }
             }

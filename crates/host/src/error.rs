@@ -102,6 +102,10 @@ impl From<a2e_db::Error> for FnError {
             E::AlreadyExists { field } => FnError::new(codes::ALREADY_EXISTS, format!("{field} already exists")),
             E::InvalidInput(message) => FnError::invalid(message),
             E::Busy => FnError::new(codes::UNAVAILABLE, "database busy; retry"),
+            E::DiskFull(_) => FnError::new(codes::UNAVAILABLE, "the host's disk is full; the write was not saved"),
+            E::ReadOnly(_) => {
+                FnError::new(codes::UNAVAILABLE, "the host's database is read-only; the write was not saved")
+            }
             other => FnError::internal("database operation", other),
         }
     }

@@ -58,7 +58,7 @@ pub struct AuditQuery {
 }
 
 /// One audit event.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditEventView {
     /// Sequence number.
     pub id: i64,

@@ -109,6 +109,13 @@ impl From<a2e_db::Error> for ApiError {
             E::AlreadyExists { field } => ApiError::new(codes::ALREADY_EXISTS, format!("{field} already exists")),
             E::InvalidInput(message) => ApiError::invalid(message),
             E::Busy => ApiError::new(codes::UNAVAILABLE, "database busy; retry"),
+            refused @ (E::DiskFull(_) | E::ReadOnly(_)) => {
+                tracing::error!(error = %refused, "database write refused");
+                ApiError::new(
+                    codes::UNAVAILABLE,
+                    "the server cannot save data right now (disk full or read-only); nothing was changed",
+                )
+            }
             other => ApiError::internal("database operation", other),
         }
     }

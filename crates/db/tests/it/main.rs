@@ -4,6 +4,7 @@ mod auth; // sessions, one-time tokens, refresh rotation
 mod chat; // agents, chat sessions and messages, settings, executions
 mod concurrency; // many writer threads, single-use consumption under contention
 mod crash; // SIGKILL during writes, rekey, key-source change and restore
+mod fsfaults; // a full disk and a read-only data dir (a tmpfs the test mounts)
 mod keys; // wrong key, plaintext check, rekey, key-source change, interrupted key changes
 mod maintenance; // stats, verify, integrity, backup and restore
 mod migrations; // from empty, idempotent, from every earlier version, newer refused

@@ -1,0 +1,216 @@
+//! Every command through the IPC bridge of the mock runtime.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tauri::Listener;
+
+use crate::{app, template_wasm};
+
+const PW: &str = "correct horse battery staple";
+
+fn manifest(wasm: &[u8]) -> String {
+    json!({
+        "name": "template", "version": "1.0.0", "abi_version": 1,
+        "wasm": { "file": "template.wasm", "sha256": a2e_host::manifest::sha256_hex(wasm) },
+        "exports": ["greet", "repeat", "validate", "get_info"], "public": ["greet"], "grants": ["log", "time"]
+    })
+    .to_string()
+}
+
+#[test]
+fn every_command_succeeds_and_fails_as_the_http_api_does() {
+    let t = app();
+    // First run and setup.
+    assert_eq!(t.ok("setup_status", json!({}))["needs_setup"], true);
+    t.fails("session", json!({}), "UNAUTHENTICATED");
+    t.fails("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": "short" }), "INVALID_INPUT");
+    let admin = t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
+    assert_eq!(admin["user"]["role"], "admin");
+    t.fails("setup", json!({ "name": "Again", "email": "again@example.com", "password": PW }), "CONFLICT");
+    assert_eq!(t.ok("session", json!({}))["user"]["email"], "admin@example.com");
+
+    // Accounts.
+    t.fails("signup", json!({ "name": "Bo", "email": "not-an-email", "password": PW }), "INVALID_INPUT");
+    assert_eq!(
+        t.ok("signup", json!({ "name": "Bo", "email": "bo@example.com", "password": PW }))["status"],
+        "verification_sent"
+    );
+    t.fails("verify_email", json!({ "token": "forged" }), "UNAUTHENTICATED");
+    let token = t.mailed_token("bo@example.com", "/verify-email");
+    assert_eq!(t.ok("verify_email", json!({ "token": token }))["verified"], true);
+    t.fails("resend_verification", json!({ "email": "nope" }), "INVALID_INPUT");
+    t.ok("resend_verification", json!({ "email": "bo@example.com" }));
+    t.fails("password_reset_request", json!({ "email": 5 }), "INVALID_INPUT");
+    t.ok("password_reset_request", json!({ "email": "bo@example.com" }));
+    t.fails("password_reset_confirm", json!({ "token": "forged", "password": "new password 1" }), "UNAUTHENTICATED");
+    let reset = t.mailed_token("bo@example.com", "/reset-password");
+    t.ok("password_reset_confirm", json!({ "token": reset, "password": "new password 1" }));
+
+    t.fails("login", json!({ "email": "admin@example.com", "password": "wrong password" }), "UNAUTHENTICATED");
+    t.ok("login", json!({ "email": "admin@example.com", "password": PW }));
+    assert_eq!(t.ok("profile", json!({}))["name"], "Admin");
+    assert_eq!(t.ok("update_profile", json!({ "bio": "runs things" }))["bio"], "runs things");
+    t.fails("update_profile", json!({ "bio": "x".repeat(5000) }), "INVALID_INPUT");
+    let sessions = t.ok("sessions", json!({}));
+    assert_eq!(sessions.as_array().unwrap().len(), 2, "{sessions}");
+    t.fails("revoke_session", json!({ "id": "0000000000000000" }), "NOT_FOUND");
+    t.fails("revoke_session", json!({}), "INVALID_INPUT");
+    let other = sessions.as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+    assert_eq!(t.ok("revoke_session", json!({ "id": other }))["current"], false);
+
+    // Plugins.
+    assert_eq!(t.ok("plugins", json!({})).as_array().unwrap().len(), 1);
+    let wasm = template_wasm();
+    t.fails("plugin_install", json!({ "file_name": "t.wasm" }), "INVALID_INPUT");
+    t.fails("plugin_install", json!({ "wasm": [1, 2, 3], "file_name": "t.wasm" }), "INVALID_INPUT");
+    t.fails("plugin_install", json!({ "wasm": [1, 2, 300] }), "INVALID_INPUT");
+    let installed = t.ok(
+        "plugin_install",
+        json!({ "wasm": wasm, "file_name": "template.wasm", "manifest": manifest(&wasm), "grant": true }),
+    );
+    assert_eq!(installed["granted"], json!(["log", "time"]));
+    assert_eq!(
+        t.ok("execute_plugin", json!({ "name": "template", "function": "greet", "input": { "name": "Ada" } }))
+            ["message"],
+        "Hello, Ada!"
+    );
+    t.fails("execute_plugin", json!({ "name": "template", "function": "nope", "input": {} }), "UNKNOWN_FUNCTION");
+    t.fails("execute_plugin", json!({ "name": "template", "input": {} }), "INVALID_INPUT");
+    t.ok("plugin_revoke", json!({ "name": "template", "grant": "time" }));
+    t.fails(
+        "execute_plugin",
+        json!({ "name": "template", "function": "greet", "input": { "name": "Ada" } }),
+        "PERMISSION_DENIED",
+    );
+    t.fails("plugin_revoke", json!({ "name": "template", "grant": "root" }), "INVALID_INPUT");
+    t.fails("plugin_grant", json!({ "name": "template", "grant": "root" }), "INVALID_INPUT");
+    assert_eq!(t.ok("plugin_grant", json!({ "name": "template", "grant": "time" }))["granted"], json!(["log", "time"]));
+    assert_eq!(t.ok("plugin_disable", json!({ "name": "template" }))["enabled"], false);
+    t.fails("plugin_disable", json!({ "name": "ghost" }), "UNKNOWN_PLUGIN");
+    assert_eq!(t.ok("plugin_enable", json!({ "name": "template" }))["enabled"], true);
+    t.fails("plugin_enable", json!({ "name": "ghost" }), "UNKNOWN_PLUGIN");
+
+    // Database and audit log.
+    assert_eq!(t.ok("db_status", json!({}))["encrypted"], true);
+    assert_eq!(t.ok("db_stats", json!({}))["tables"]["users"], 2);
+    assert_eq!(t.ok("db_verify", json!({}))["ok"], true);
+    let backup = t.ok("db_backup", json!({}));
+    assert!(std::path::Path::new(backup["path"].as_str().unwrap()).is_file());
+    let failed = t.ok("audit_events", json!({ "kind": "login.failed", "limit": 10 }));
+    assert!(
+        failed.as_array().unwrap().iter().all(|e| e["kind"] == "login.failed")
+            && !failed.as_array().unwrap().is_empty()
+    );
+    t.fails("audit_events", json!({ "limit": 0 }), "INVALID_INPUT");
+    t.ok("plugin_remove", json!({ "name": "template", "purge": true }));
+    t.fails("plugin_remove", json!({ "name": "template" }), "UNKNOWN_PLUGIN");
+
+    // A regular user gets the admin commands refused.
+    t.ok("login", json!({ "email": "bo@example.com", "password": "new password 1" }));
+    for command in ["db_status", "db_stats", "db_verify", "db_backup", "audit_events"] {
+        t.fails(command, json!({}), "PERMISSION_DENIED");
+    }
+    t.fails("plugin_remove", json!({ "name": "auth" }), "PERMISSION_DENIED");
+
+    // Ending sessions.
+    t.fails(
+        "change_password",
+        json!({ "current_password": "wrong one!", "new_password": "another pass 2" }),
+        "UNAUTHENTICATED",
+    );
+    t.ok("change_password", json!({ "current_password": "new password 1", "new_password": "another pass 2" }));
+    t.fails("profile", json!({}), "UNAUTHENTICATED");
+    t.ok("login", json!({ "email": "bo@example.com", "password": "another pass 2" }));
+    t.ok("logout", json!({}));
+    t.fails("logout", json!({}), "UNAUTHENTICATED");
+    t.ok("login", json!({ "email": "bo@example.com", "password": "another pass 2" }));
+    t.ok("logout_all", json!({}));
+    t.fails("logout_all", json!({}), "UNAUTHENTICATED");
+    t.fails("sessions", json!({}), "UNAUTHENTICATED");
+    t.fails("plugins", json!({}), "UNAUTHENTICATED");
+}
+
+#[test]
+fn unknown_commands_and_raw_bodies_are_refused() {
+    let t = app();
+    assert!(t.invoke("drop_database", json!({})).is_err());
+    let raw = tauri::test::get_ipc_response(
+        &t.window,
+        tauri::webview::InvokeRequest {
+            cmd: "setup_status".into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Raw(vec![1, 2, 3]),
+            headers: Default::default(),
+            invoke_key: tauri::test::INVOKE_KEY.to_string(),
+        },
+    );
+    assert_eq!(raw.unwrap_err()["code"], "INVALID_INPUT");
+}
+
+#[test]
+fn audit_events_reach_the_window_while_an_admin_is_signed_in() {
+    let t = app();
+    let (tx, rx) = mpsc::channel::<Value>();
+    t.app.listen_any("audit-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
+    t.fails("login", json!({ "email": "admin@example.com", "password": "wrong password" }), "UNAUTHENTICATED");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = rx.recv_timeout(left).expect("a login.failed event reaches the window");
+        if event["kind"] == "login.failed" {
+            assert_eq!(event["plugin"], "auth");
+            assert!(event["id"].as_i64().unwrap() > 0);
+            break;
+        }
+    }
+}
+
+/// The command lists agree: the registered handlers, the permissions generated from
+/// commands.txt, the capability of the main window, and the UI's `ROUTES` table.
+#[test]
+fn command_tables_agree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let listed: Vec<String> = std::fs::read_to_string(root.join("commands.txt"))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let registered: Vec<String> = a2e_desktop::COMMANDS.iter().map(|c| c.to_string()).collect();
+    assert_eq!(registered, listed);
+    let capability: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("capabilities/main.json")).unwrap()).unwrap();
+    let mut allowed: Vec<String> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(|c| c.replace('-', "_")))
+        .collect();
+    allowed.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(allowed, sorted, "the window may use exactly the app's commands");
+    let api = std::fs::read_to_string(root.join("../../frontend/src/api.ts")).unwrap();
+    let routes = &api[api.find("export const ROUTES").unwrap()..];
+    let routes = &routes[..routes.find("\n};").unwrap()];
+    let mut ui: Vec<String> = routes
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("  ")?;
+            let (name, rest) = l.split_once(':')?;
+            (rest.trim_start().starts_with('{') && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .then(|| name.to_owned())
+        })
+        .collect();
+    ui.push("plugin_install".into()); // a multipart upload over HTTP, see installPlugin()
+    ui.sort();
+    assert_eq!(ui, sorted, "api.ts and the desktop commands differ");
+}
