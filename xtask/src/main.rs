@@ -198,8 +198,10 @@ fn npm_packages() -> Result<()> {
         _ => false,
     };
     if !fresh {
-        step("installing the web UI's npm packages (npm ci)");
-        run_in(&frontend, "npm", &["ci", "--no-audit", "--no-fund"])?;
+        // `npm install` with the committed lock installs the locked versions. (`npm ci` refuses
+        // a lock that lists only this platform's optional packages, as npm writes here.)
+        step("installing the web UI's npm packages (npm install, from package-lock.json)");
+        run_in(&frontend, "npm", &["install", "--no-audit", "--no-fund"])?;
     }
     Ok(())
 }
