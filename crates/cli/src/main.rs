@@ -68,6 +68,7 @@ pub(crate) fn open_db(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<a2e_db
 }
 
 fn main() -> ExitCode {
+    a2e_server::process::bound_malloc();
     // Errors from the wasm runtime would capture a backtrace on every plugin call when
     // RUST_BACKTRACE is set, doubling its cost; panics keep their backtraces.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {

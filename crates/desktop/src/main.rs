@@ -51,6 +51,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 fn main() {
+    a2e_server::process::bound_malloc();
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }

@@ -101,6 +101,8 @@ async fn spawn(router: Router) -> SocketAddr {
 }
 
 fn main() {
+    // Measured as `a2e serve` runs (see a2e_server::process).
+    a2e_server::process::bound_malloc();
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let secs: u32 = std::env::var("A2E_HTTP_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();

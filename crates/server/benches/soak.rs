@@ -28,6 +28,8 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
+    // Measured as `a2e serve` runs (see a2e_server::process).
+    a2e_server::process::bound_malloc();
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let secs: u64 = std::env::var("A2E_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
     let sample: u64 = std::env::var("A2E_SOAK_SAMPLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
@@ -43,7 +45,7 @@ fn main() {
     let login = a2e_server::auth::create_user(
         &host,
         &a2e_server::auth::SignupRequest { name: "soak".into(), email: EMAIL.into(), password: PASSWORD.into() },
-        false,
+        true,
         None,
     )
     .unwrap();

@@ -4,6 +4,7 @@
 local session = os.getenv("A2E_SOAK_SESSION")
 local email = os.getenv("A2E_SOAK_EMAIL")
 local password = os.getenv("A2E_SOAK_PASSWORD")
+local only = os.getenv("A2E_SOAK_ONLY")
 local threads = {}
 local next_id = 1
 
@@ -21,6 +22,7 @@ end
 function request()
   counter = counter + 1
   local k = counter % 20
+  if only == "signup" then k = 0 elseif only == "login" then k = 1 elseif only == "session" then k = 2 elseif only == "call" then k = 13 end
   local json = { ["Content-Type"] = "application/json" }
   if k == 0 then
     local name = "s" .. id .. "x" .. counter

@@ -28,6 +28,7 @@ pub mod events;
 mod http;
 pub mod metrics;
 pub mod plugins;
+pub mod process;
 mod ui;
 
 use std::future::Future;
