@@ -2,7 +2,7 @@
 //!
 //! Password hashing (Argon2id, 19 MiB per hash) runs on many threads. With glibc's default,
 //! adaptive malloc settings each thread's arena keeps those buffers after they are freed: under a
-//! login load the soak bench saw RSS climb to 4.4 GiB in 15 s at 47 logins/s and keep growing,
+//! login load the soak bench saw RSS climb to 4.3 GiB in 15 s at 47 logins/s and keep growing,
 //! while with a fixed mmap threshold it stayed near 120 MiB (big buffers are then mapped and
 //! unmapped each time). glibc reads that setting only from the environment at start, so
 //! [`bound_malloc`] restarts the process once with it set.
