@@ -117,6 +117,14 @@ pub struct PluginInfo {
     pub instances: usize,
 }
 
+/// The module named by a manifest must sit beside it: a plain file name.
+fn check_wasm_file_name(manifest: &PluginManifest) -> Result<()> {
+    if manifest.wasm.file.contains(['/', '\\']) || manifest.wasm.file.starts_with("..") {
+        return Err(HostError::Invalid(format!("wasm.file `{}` must be a plain file name", manifest.wasm.file)));
+    }
+    Ok(())
+}
+
 /// A loaded plugin version. Calls hold an `Arc` to it, so a replaced version lives until its
 /// in-flight calls finish.
 struct Loaded {
@@ -373,6 +381,21 @@ impl Host {
         Ok(PluginSource { manifest, wasm })
     }
 
+    /// Validates a plugin given as bytes (an upload, say): its plugin.json text, or none (then a
+    /// manifest is generated from `file_name` and the module's exports, with no grants).
+    pub fn inspect_bytes(&self, manifest: Option<&str>, file_name: &str, wasm: Vec<u8>) -> Result<PluginSource> {
+        let manifest = match manifest {
+            Some(text) => {
+                let manifest = PluginManifest::parse(text)?;
+                check_wasm_file_name(&manifest)?;
+                manifest
+            }
+            None => PluginManifest::generate(file_name, &wasm)?,
+        };
+        manifest.validate(&wasm, &self.inner.caps)?;
+        Ok(PluginSource { manifest, wasm })
+    }
+
     /// Installs a plugin from a directory with plugin.json, a plugin.json path, or a .wasm file
     /// (with a plugin.json beside it naming that file, or none: then one is generated).
     pub fn install(&self, source: &Path, options: &InstallOptions) -> Result<PluginInfo> {
@@ -416,12 +439,7 @@ impl Host {
         let parse_at = |manifest_path: &Path| -> Result<(PluginManifest, Vec<u8>)> {
             let text = fs::read_to_string(manifest_path).map_err(|e| HostError::io("reading", manifest_path, e))?;
             let manifest = PluginManifest::parse(&text)?;
-            if manifest.wasm.file.contains(['/', '\\']) || manifest.wasm.file.starts_with("..") {
-                return Err(HostError::Invalid(format!(
-                    "wasm.file `{}` must be a plain file name",
-                    manifest.wasm.file
-                )));
-            }
+            check_wasm_file_name(&manifest)?;
             let dir = manifest_path.parent().unwrap_or(Path::new("."));
             let wasm = read(&dir.join(&manifest.wasm.file))?;
             Ok((manifest, wasm))

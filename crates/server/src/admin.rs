@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use a2e_db::{AuditEvent, AuditFilter, NewAuditEvent, Page};
 
 use crate::auth::Admin;
+use crate::call::blocking;
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -88,10 +89,6 @@ impl From<AuditEvent> for AuditEventView {
             data: e.data,
         }
     }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal("a background task", e))?
 }
 
 /// Encryption status and health.

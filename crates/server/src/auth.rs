@@ -339,13 +339,7 @@ async fn setup(
         return Err(ApiError::new(codes::CONFLICT, "an administrator exists already; sign in instead"));
     }
     let host = state.host().clone();
-    let login = {
-        let req = SignupRequest { name: req.name, email: req.email, password: req.password };
-        let client = client.clone();
-        tokio::task::spawn_blocking(move || create_user(&host, &req, true, client))
-            .await
-            .map_err(|e| ApiError::internal("the setup task", e))??
-    };
+    let login = call::blocking(move || create_user(&host, &req, true, client)).await?;
     login_response(&state, login, Some("admin"))
 }
 

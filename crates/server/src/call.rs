@@ -86,3 +86,8 @@ pub(crate) async fn auth(state: &AppState, function: &str, request: Value, clien
         Output::Raw(_) => Err(ApiError::internal("the auth plugin", "it answered without an envelope")),
     }
 }
+
+/// Runs blocking work (database maintenance, installs) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal("a background task", e))?
+}

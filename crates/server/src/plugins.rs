@@ -1,8 +1,6 @@
 //! The plugin API: list, upload-install, remove, enable/disable, grants (administrators), and
 //! calls (administrators: any export; other users: the functions a plugin marks public).
 
-use std::path::PathBuf;
-
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -20,7 +18,7 @@ use a2e_db::NewAuditEvent;
 use a2e_host::{InstallOptions, PluginInfo};
 
 use crate::auth::{Admin, Authed};
-use crate::call::{self, Output};
+use crate::call::{self, blocking, Output};
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -113,10 +111,6 @@ fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal("a background task", e))?
-}
-
 /// Installed plugins. Every signed-in user may list them (to find public functions).
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, body = Vec<PluginView>), (status = 401, body = ErrorBody)))]
@@ -167,52 +161,20 @@ async fn install(
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".wasm"))
         .unwrap_or_else(|| "plugin.wasm".into());
+    let manifest = match manifest {
+        Some(bytes) => {
+            Some(String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid("plugin.json is not UTF-8"))?)
+        }
+        None => None,
+    };
     let host = state.host().clone();
-    let uploads = state.data_dir().join("uploads");
     let info = blocking(move || {
-        let dir = unique_dir(&uploads)?;
-        let result = (|| {
-            let source = match &manifest {
-                Some(text) => {
-                    let text = std::str::from_utf8(text).map_err(|_| ApiError::invalid("plugin.json is not UTF-8"))?;
-                    let parsed = a2e_host::PluginManifest::parse(text)?;
-                    std::fs::write(dir.join("plugin.json"), text)
-                        .map_err(|e| ApiError::internal("saving the upload", e))?;
-                    std::fs::write(dir.join(&parsed.wasm.file).with_file_name(file_base(&parsed.wasm.file)), &wasm)
-                        .map_err(|e| ApiError::internal("saving the upload", e))?;
-                    dir.join("plugin.json")
-                }
-                None => {
-                    let path = dir.join(&file_name);
-                    std::fs::write(&path, &wasm).map_err(|e| ApiError::internal("saving the upload", e))?;
-                    path
-                }
-            };
-            Ok(host.install(&source, &options)?)
-        })();
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        let source = host.inspect_bytes(manifest.as_deref(), &file_name, wasm.to_vec())?;
+        Ok(host.install_source(source, &options)?)
     })
     .await?;
     audit(&state, &admin, "plugin.installed", &info.name, json!({ "version": info.version, "sha256": info.sha256 }));
     Ok(ApiJson(info.into()))
-}
-
-/// The last component of a manifest's wasm file name (a manifest may not point elsewhere).
-fn file_base(name: &str) -> String {
-    std::path::Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn unique_dir(parent: &std::path::Path) -> ApiResult<PathBuf> {
-    std::fs::create_dir_all(parent).map_err(|e| ApiError::internal("creating the upload dir", e))?;
-    for n in 0..1000u32 {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let dir = parent.join(format!("{nanos:x}-{n}"));
-        if std::fs::create_dir(&dir).is_ok() {
-            return Ok(dir);
-        }
-    }
-    Err(ApiError::internal("creating the upload dir", "no free name"))
 }
 
 /// One installed plugin.
