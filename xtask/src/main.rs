@@ -8,8 +8,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod bench;
 mod desktop;
 mod e2e;
+mod fuzz;
+mod report;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -18,9 +21,12 @@ commands:
                   the UI's unit tests and the browser end-to-end test
   run [ARGS...]   set up, build a2e (plugins, web UI, release binary) and run it with ARGS
                   (default: `serve` on the user's data dir)
-  bench           run every benchmark and print the ratio tables
+  bench           run every benchmark and write docs/BENCHMARKS.md from their figures
   soak [MINUTES]  drive the server with wrk for MINUTES (default 10): throughput, latency,
-                  errors and RSS over time";
+                  errors and RSS over time
+  fuzz NAME|all [--seconds N|--minutes N]
+                  run a libFuzzer target (manifest, host_functions, auth_plugin, auth_http)
+                  for N (default one minute each), after replaying its seeds and past crashes";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -31,6 +37,7 @@ fn main() -> Result<()> {
         "run" => run(&rest),
         "bench" => bench(),
         "soak" => soak(rest.first().map(String::as_str)),
+        "fuzz" => fuzz_task(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -232,9 +239,10 @@ fn test() -> Result<()> {
     let python = smtp_test_server()?;
     // The test processes inherit it.
     std::env::set_var("A2E_PYTHON", &python);
-    step("cargo fmt --check (host and plugins)");
+    step("cargo fmt --check (host, plugins, fuzz targets)");
     cargo(&["fmt", "--all", "--check"])?;
     cargo_in(&root().join("plugins"), &["fmt", "--all", "--check"])?;
+    cargo_in(&root().join("fuzz"), &["fmt", "--all", "--check"])?;
     build_plugins()?;
     step("cargo clippy (warnings denied, host and plugins)");
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
@@ -253,6 +261,15 @@ fn test() -> Result<()> {
     )?;
     step("cargo test (workspace)");
     cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    fuzz::tools()?;
+    fuzz::build(&root(), &target_dir())?;
+    let seconds: u64 = match std::env::var("A2E_FUZZ_SECS") {
+        Ok(v) => v.parse().with_context(|| format!("A2E_FUZZ_SECS must be a whole number of seconds, not `{v}`"))?,
+        Err(_) => 20,
+    };
+    for name in fuzz::TARGETS {
+        fuzz::run(&root(), &target_dir(), name, seconds)?;
+    }
     step("web UI unit tests (vitest)");
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
     e2e::run(&root(), &target_dir())?;
@@ -280,6 +297,18 @@ fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn fuzz_task(args: &[String]) -> Result<()> {
+    let (names, seconds) = fuzz::parse_args(args)?;
+    setup()?;
+    fuzz::tools()?;
+    build_plugins()?;
+    fuzz::build(&root(), &target_dir())?;
+    for name in &names {
+        fuzz::run(&root(), &target_dir(), name, seconds)?;
+    }
+    Ok(())
+}
+
 fn soak(minutes: Option<&str>) -> Result<()> {
     let minutes: f64 = minutes.unwrap_or("10").parse().context("MINUTES must be a number")?;
     setup()?;
@@ -293,16 +322,6 @@ fn soak(minutes: Option<&str>) -> Result<()> {
 fn bench() -> Result<()> {
     setup()?;
     build_plugins()?;
-    step("storage: plain SQLite vs SQLCipher");
-    cargo(&["bench", "--package", "a2e-db", "--bench", "db"])?;
-    step("runtime: a2e vs raw Extism, native baselines");
-    cargo(&["bench", "--package", "a2e-host", "--bench", "runtime"])?;
-    step("auth plugin: login against native argon2id, verify_session throughput");
-    cargo(&["bench", "--package", "a2e-host", "--bench", "auth"])?;
     debian_tool("wrk", "wrk")?;
-    step("HTTP: verify-session through the full stack vs a native axum handler (wrk, 64 connections)");
-    cargo(&["bench", "--package", "a2e-server", "--bench", "http"])?;
-    step("fault isolation under load (A2E_ISOLATION_SECS, default 60)");
-    cargo(&["bench", "--package", "a2e-host", "--bench", "isolation"])?;
-    Ok(())
+    bench::run(&root())
 }

@@ -13,6 +13,9 @@ use criterion::{black_box, Criterion};
 const USERS: usize = 10_000;
 const T0: i64 = 1_700_000_000_000;
 
+#[path = "../../../xtask/src/report.rs"]
+mod report;
+
 /// Mean nanoseconds per iteration, per (operation, mode), gathered while criterion drives the loops.
 static MEANS: Mutex<BTreeMap<(String, String), (Duration, u64)>> = Mutex::new(BTreeMap::new());
 
@@ -147,6 +150,12 @@ fn main() {
         if let (Some(p), Some(e)) = (per_iter(&op, "plain"), per_iter(&op, "encrypted")) {
             let goal = if op.starts_with("range") { "-" } else { "<= 1.25" };
             println!("{op:<36} {:>10.2}us {:>10.2}us {:>8.2}  {goal}", p / 1000.0, e / 1000.0, e / p);
+            let (value, baseline) = (format!("{:.2} µs", e / 1000.0), format!("{:.2} µs", p / 1000.0));
+            report::emit(&if goal == "-" {
+                report::plain_row("storage", &op, value, baseline, Some(e / p))
+            } else {
+                report::ratio_row("storage", &op, value, baseline, e / p, goal)
+            });
         }
     }
 }

@@ -13,6 +13,9 @@ const PW: &str = "correct horse battery";
 const ROUNDS: usize = 60;
 const RESET_ROUNDS: usize = 600;
 
+#[path = "../../../xtask/src/report.rs"]
+mod report;
+
 fn p50(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -134,4 +137,26 @@ fn main() {
         ru / rk
     );
     println!("{:<52} {per_sec:>10.0}", "verify_session calls/s (1 thread, sliding expiry write)");
+    let ms = |v: f64| format!("{v:.2} ms");
+    for row in [
+        report::ratio_row(
+            "auth",
+            "login p50 / native argon2id verify p50 (same password)",
+            ms(lp),
+            ms(ln),
+            lp / ln,
+            "<= 1.15",
+        ),
+        report::ratio_row("auth", "login p50: unknown email / wrong password", ms(pu), ms(pw), pu / pw, "~1.00"),
+        report::ratio_row("auth", "forgot-password p50: unknown / known email", ms(ru), ms(rk), ru / rk, "~1.00"),
+        report::plain_row(
+            "auth",
+            "verify_session calls/s (1 thread, each call writes the sliding expiry)",
+            format!("{per_sec:.0}/s"),
+            String::new(),
+            None,
+        ),
+    ] {
+        report::emit(&row);
+    }
 }

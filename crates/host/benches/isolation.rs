@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
 use serde_json::json;
 
+#[path = "../../../xtask/src/report.rs"]
+mod report;
+
 fn rss_mib() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
@@ -75,6 +78,8 @@ fn healthy_phase(host: &Arc<Host>, input: &[u8], secs: f64) -> (Vec<f64>, u64) {
 }
 
 fn main() {
+    // Measured as a2e runs: the a2e binaries bound malloc the same way at start.
+    a2e_host::process::bound_malloc();
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let secs: f64 = std::env::var("A2E_ISOLATION_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
     let exe = std::env::current_exe().unwrap();
@@ -164,6 +169,41 @@ fn main() {
         );
     }
     println!("p99 during / before: {:.2}", percentile(&during, 0.99) / percentile(&before, 0.99));
+    for (label, lat, errors) in
+        [("before", &before, before_errors), ("during faults", &during, during_errors), ("after", &after, after_errors)]
+    {
+        report::emit(&report::plain_row(
+            "isolation",
+            &format!("healthy calls {label}: {} calls, {errors} errors; p99 (p50)", lat.len()),
+            format!("{:.0} µs", percentile(lat, 0.99)),
+            format!("{:.1} µs", percentile(lat, 0.5)),
+            None,
+        ));
+    }
+    let errors = before_errors + during_errors + after_errors;
+    report::emit(&report::ratio_row(
+        "isolation",
+        "healthy-call errors during faults (count)",
+        errors.to_string(),
+        String::new(),
+        errors as f64,
+        "<= 0",
+    ));
+    report::emit(&report::plain_row(
+        "isolation",
+        "healthy p99 during faults / before",
+        format!("{:.0} µs", percentile(&during, 0.99)),
+        format!("{:.0} µs", percentile(&before, 0.99)),
+        Some(percentile(&during, 0.99) / percentile(&before, 0.99)),
+    ));
+    report::emit(&report::ratio_row(
+        "isolation",
+        "resident memory after / before",
+        format!("{rss_after:.0} MiB"),
+        format!("{rss_before:.0} MiB"),
+        rss_after / rss_before,
+        "<= 1.5",
+    ));
     println!(
         "resident memory: {rss_before:.0} MiB before, {rss_after:.0} MiB after ({:+.0} MiB)",
         rss_after - rss_before

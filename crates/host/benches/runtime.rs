@@ -14,6 +14,9 @@ use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
 use criterion::{black_box, Criterion};
 use extism::{CompiledPlugin, Function, Plugin, PluginBuilder, UserData, PTR};
 
+#[path = "../../../xtask/src/report.rs"]
+mod report;
+
 static MEANS: Mutex<BTreeMap<String, (Duration, u64)>> = Mutex::new(BTreeMap::new());
 
 fn timed(name: &str, iters: u64, mut f: impl FnMut()) -> Duration {
@@ -225,6 +228,12 @@ fn main() {
     let row = |label: &str, a: &str, b: &str, goal: &str| {
         let (x, y) = (mean_us(a), mean_us(b));
         println!("{label:<44} {x:>10.2}us {y:>10.2}us {:>8.2}  {goal}", x / y);
+        let unit = |us: f64| if us >= 1000.0 { format!("{:.1} ms", us / 1000.0) } else { format!("{us:.2} µs") };
+        report::emit(&if goal.starts_with('<') || goal.starts_with('>') {
+            report::ratio_row("runtime", label, unit(x), unit(y), x / y, goal)
+        } else {
+            report::plain_row("runtime", &format!("{label} ({goal})"), unit(x), unit(y), Some(x / y))
+        });
     };
     println!("\n{:<44} {:>12} {:>12} {:>8}  goal", "ratio (mean per call)", "a2e / wasm", "baseline", "ratio");
     row("empty call: a2e / raw Extism", "empty call: a2e", "empty call: raw extism", "<= 1.10");
@@ -260,4 +269,22 @@ fn main() {
     println!("\n{:<44} {:>12} {:>12} {:>8}", "throughput (calls/s)", "1 thread", "2 threads", "2t/1t");
     println!("{:<44} {e1:>12.0} {e2:>12.0} {:>8.2}", "empty call", e2 / e1);
     println!("{:<44} {r1:>12.0} {r2:>12.0} {:>8.2}", "db read via host fn", r2 / r1);
+    for (label, key) in [
+        ("instantiate from a compiled module (warm instance)", "instantiate from a compiled module"),
+        (
+            "new engine + module from the on-disk cache (once per pooled instance)",
+            "new engine + module from the disk cache",
+        ),
+    ] {
+        report::emit(&report::plain_row("runtime", label, format!("{:.0} µs", mean_us(key)), String::new(), None));
+    }
+    for (label, one, two) in [("empty call", e1, e2), ("host-function DB read", r1, r2)] {
+        report::emit(&report::plain_row(
+            "runtime",
+            &format!("{label}: calls/s, 2 threads (baseline: 1 thread)"),
+            format!("{two:.0}/s"),
+            format!("{one:.0}/s"),
+            Some(two / one),
+        ));
+    }
 }

@@ -25,6 +25,7 @@ pub mod host_fns;
 pub mod mail;
 pub mod manifest;
 mod pool;
+pub mod process;
 mod runtime;
 mod state;
 

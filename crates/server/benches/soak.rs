@@ -18,6 +18,9 @@ use a2e_server::{AppState, ServerConfig};
 const EMAIL: &str = "soak@example.com";
 const PASSWORD: &str = "correct horse battery";
 
+#[path = "../../../xtask/src/report.rs"]
+mod report;
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -110,4 +113,29 @@ fn main() {
         (last - mid) / 1024.0,
         (last / mid - 1.0) * 100.0
     );
+    report::emit(&report::plain_row(
+        "soak",
+        &format!("{secs} s, wrk -t2 -c32 mix: requests/s; latency p50 / p99"),
+        format!("{rps:.0}/s"),
+        format!("p50 {} µs / p99 {} µs", field("P50_US"), field("P99_US")),
+        None,
+    ));
+    report::emit(&report::ratio_row(
+        "soak",
+        &format!("errors (non-200 answers or socket errors; answers by status: {statuses})"),
+        errors.to_string(),
+        String::new(),
+        errors as f64,
+        "<= 0",
+    ));
+    let trace: Vec<String> = samples.iter().map(|(at, kib)| format!("{at}s {:.0}", *kib as f64 / 1024.0)).collect();
+    report::emit(&report::plain_row("soak", "RSS over time (MiB)", trace.join(", "), String::new(), None));
+    report::emit(&report::ratio_row(
+        "soak",
+        "RSS at the end / at half time",
+        format!("{:.0} MiB", last / 1024.0),
+        format!("{:.0} MiB", mid / 1024.0),
+        last / mid,
+        "<= 1.10",
+    ));
 }

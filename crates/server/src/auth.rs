@@ -401,9 +401,22 @@ async fn signup(
     Client(client): Client,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> ApiResult<ApiJson<Value>> {
-    state.check_account_rate(&req.email)?;
-    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
-    Ok(ApiJson(call::auth(&state, "signup", body, client).await?))
+    at_least(state.config().min_answer_time, async {
+        state.check_account_rate(&req.email)?;
+        let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
+        Ok(ApiJson(call::auth(&state, "signup", body, client).await?))
+    })
+    .await
+}
+
+/// Runs `work`, then waits until `floor` has passed since it started, whatever the outcome: the
+/// answers of routes that must not reveal whether an address has an account all take the same
+/// time (unless the work itself takes longer).
+async fn at_least<T>(floor: std::time::Duration, work: impl std::future::Future<Output = T>) -> T {
+    let deadline = tokio::time::Instant::now() + floor;
+    let out = work.await;
+    tokio::time::sleep_until(deadline).await;
+    out
 }
 
 /// Signs in; sets the session cookie and returns the tokens.
@@ -464,8 +477,11 @@ async fn resend_verification(
     Client(client): Client,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<Value>> {
-    state.check_account_rate(&req.email)?;
-    Ok(ApiJson(call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?))
+    at_least(state.config().min_answer_time, async {
+        state.check_account_rate(&req.email)?;
+        Ok(ApiJson(call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?))
+    })
+    .await
 }
 
 /// Emails a password-reset link (same answer for unknown addresses).
@@ -476,8 +492,11 @@ async fn password_reset_request(
     Client(client): Client,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<Value>> {
-    state.check_account_rate(&req.email)?;
-    Ok(ApiJson(call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?))
+    at_least(state.config().min_answer_time, async {
+        state.check_account_rate(&req.email)?;
+        Ok(ApiJson(call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?))
+    })
+    .await
 }
 
 /// Sets a new password with a reset token; ends every session of the account.

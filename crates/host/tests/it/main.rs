@@ -91,6 +91,7 @@ pub fn plugin_dir(parent: &Path, name: &str, guest: &str, extra: Value) -> PathB
 /// Every exported function of the fixture guest.
 pub const FIXTURE_EXPORTS: &[&str] = &[
     "call_host",
+    "call_host_bytes",
     "everything",
     "echo",
     "noop",

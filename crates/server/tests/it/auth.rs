@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::{req, server, PASSWORD};
+use crate::{req, server, server_with, PASSWORD};
 
 #[tokio::test]
 async fn setup_creates_the_first_admin_once_then_refuses() {
@@ -370,4 +370,38 @@ async fn bad_signup_input_gets_clear_errors_and_stores_nothing() {
         .await
         .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
     assert_eq!(s.state.host().db().count_users().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn answers_that_could_reveal_an_account_take_at_least_the_floor_either_way() {
+    let floor = std::time::Duration::from_millis(300);
+    let t = server_with(|c| c.min_answer_time = floor);
+    t.user("known").await;
+    let cases = [
+        ("/api/auth/password-reset/request", json!({ "email": "known@example.com" })),
+        ("/api/auth/password-reset/request", json!({ "email": "nobody@example.com" })),
+        ("/api/auth/resend-verification", json!({ "email": "known@example.com" })),
+        ("/api/auth/resend-verification", json!({ "email": "nobody@example.com" })),
+        ("/api/auth/signup", json!({ "name": "other", "email": "known@example.com", "password": PASSWORD })),
+        ("/api/auth/signup", json!({ "name": "fresh", "email": "fresh@example.com", "password": PASSWORD })),
+    ];
+    let mut answers = Vec::new();
+    for (path, body) in cases {
+        let started = std::time::Instant::now();
+        let r = req(Method::POST, path).json(body.clone()).send(&t.app).await.expect(StatusCode::OK);
+        assert!(started.elapsed() >= floor, "{path} {body} answered before the floor");
+        answers.push((path, r.body));
+    }
+    // Known and unknown addresses get the same body too.
+    for pair in answers.chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
+    // A refused request waits as long (its refusal does not depend on the account either).
+    let started = std::time::Instant::now();
+    req(Method::POST, "/api/auth/password-reset/request")
+        .json(json!({ "email": "not an address" }))
+        .send(&t.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    assert!(started.elapsed() >= floor);
 }
