@@ -59,6 +59,8 @@ fn fuzz_cargo(root: &Path, target_dir: &Path, args: &[&str]) -> Command {
     cmd.env("A2E_PLUGIN_WASM_DIR", target_dir.join("wasm32-unknown-unknown").join("release"));
     // A set RUST_BACKTRACE makes every Extism call capture a backtrace.
     cmd.env("RUST_LIB_BACKTRACE", "0");
+    // As the a2e binaries run (a2e_host::process): freed Argon2 buffers go back to the system.
+    cmd.env("MALLOC_MMAP_THRESHOLD_", "131072");
     cmd
 }
 
@@ -76,8 +78,17 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How much of libFuzzer's output to show.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// All of it, as it comes.
+    Stream,
+    /// Into `<target>/fuzz-logs/NAME.log`; the summary is printed, and the log's end on failure.
+    Summary,
+}
+
 /// Runs target `name` for `seconds`, after replaying its seeds and regression inputs.
-pub fn run(root: &Path, target_dir: &Path, name: &str, seconds: u64) -> Result<()> {
+pub fn run(root: &Path, target_dir: &Path, name: &str, seconds: u64, output: Output) -> Result<()> {
     if !TARGETS.contains(&name) {
         bail!("unknown fuzz target `{name}` (targets: {})", TARGETS.join(", "));
     }
@@ -109,7 +120,25 @@ pub fn run(root: &Path, target_dir: &Path, name: &str, seconds: u64) -> Result<(
         "-max_len=16384",
         "-print_final_stats=1",
     ]);
-    let status = fuzz_cargo(root, target_dir, &args).status().context("starting cargo fuzz")?;
+    let mut cmd = fuzz_cargo(root, target_dir, &args);
+    let log = target_dir.join("fuzz-logs").join(format!("{name}.log"));
+    if output == Output::Summary {
+        std::fs::create_dir_all(log.parent().expect("log dir"))?;
+        let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stderr(file.try_clone()?).stdout(file);
+    }
+    let status = cmd.status().context("starting cargo fuzz")?;
+    if output == Output::Summary {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let summary: Vec<&str> =
+            lines.iter().copied().filter(|l| l.starts_with("Done ") || l.starts_with("stat::")).collect();
+        let shown = if status.success() { summary } else { lines[lines.len().saturating_sub(60)..].to_vec() };
+        for line in shown {
+            println!("  {line}");
+        }
+        println!("  (full output: {})", log.display());
+    }
     if !status.success() {
         bail!(
             "fuzz target `{name}` failed ({status}); the input is saved in {} \

@@ -268,7 +268,7 @@ fn test() -> Result<()> {
         Err(_) => 20,
     };
     for name in fuzz::TARGETS {
-        fuzz::run(&root(), &target_dir(), name, seconds)?;
+        fuzz::run(&root(), &target_dir(), name, seconds, fuzz::Output::Summary)?;
     }
     step("web UI unit tests (vitest)");
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
@@ -304,7 +304,7 @@ fn fuzz_task(args: &[String]) -> Result<()> {
     build_plugins()?;
     fuzz::build(&root(), &target_dir())?;
     for name in &names {
-        fuzz::run(&root(), &target_dir(), name, seconds)?;
+        fuzz::run(&root(), &target_dir(), name, seconds, fuzz::Output::Stream)?;
     }
     Ok(())
 }
