@@ -148,7 +148,15 @@ fn main() {
             "<= 1.15",
         ),
         report::ratio_row("auth", "login p50: unknown email / wrong password", ms(pu), ms(pw), pu / pw, "~1.00"),
-        report::ratio_row("auth", "forgot-password p50: unknown / known email", ms(ru), ms(rk), ru / rk, "~1.00"),
+        // The goal for this pair is held where a client can time it, at the HTTP answer (the
+        // server's answer floor; see the http bench); in-process it is recorded.
+        report::plain_row(
+            "auth",
+            "forgot-password p50 in-process, no answer floor: unknown / known email",
+            ms(ru),
+            ms(rk),
+            Some(ru / rk),
+        ),
         report::plain_row(
             "auth",
             "verify_session calls/s (1 thread, each call writes the sliding expiry)",

@@ -202,7 +202,7 @@ fn main() {
         format!("{rss_after:.0} MiB"),
         format!("{rss_before:.0} MiB"),
         rss_after / rss_before,
-        "<= 1.5",
+        "<= 1.10",
     ));
     println!(
         "resident memory: {rss_before:.0} MiB before, {rss_after:.0} MiB after ({:+.0} MiB)",
