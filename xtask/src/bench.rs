@@ -79,7 +79,9 @@ for the bench account's address and for unknown ones go through the router in in
         about: "8 threads call a healthy plugin's host-function DB read while one thread drives a \
 second plugin through traps, panics, timeouts, allocations over its memory cap, 100 MB outputs \
 and malformed requests to every host function (`A2E_ISOLATION_SECS`, default 60 s), with phases \
-before and after. The p99 during faults is scheduling: nine busy threads on two cores.",
+before and after. The memory baseline is taken after a warm-up that includes one round of every \
+fault (so the faulty plugin's pool exists); after / before then shows what repeated faults leave \
+behind. The p99 during faults is scheduling: nine busy threads on two cores.",
     },
     Bench {
         section: "soak",
@@ -89,9 +91,11 @@ before and after. The p99 during faults is scheduling: nine busy threads on two 
         about: "wrk (2 threads, 32 connections) against the full server over a socket with a mix of \
 5% signups, 5% logins, 55% session checks and 35% plugin calls (`A2E_SOAK_SECS`, 600 s in this \
 report; `cargo xtask soak MINUTES` runs it alone), RSS sampled every 15 s. Throughput is bounded \
-by Argon2id: every signup and login hashes with 19 MiB. Resident memory stays bounded because \
-the server sets glibc's mmap threshold at start (without it, threads kept freed Argon2 buffers \
-and RSS grew to gigabytes).",
+by Argon2id: every signup and login hashes with 19 MiB. The database grows all along (a signup \
+every few requests), and SQLite's page caches (at most 64 MiB per connection) fill with it; a \
+leak would show as a rising envelope of RSS peaks. Resident memory stays bounded because the \
+server sets glibc's mmap threshold at start (without it, threads kept freed Argon2 buffers and \
+RSS grew to gigabytes).",
     },
 ];
 

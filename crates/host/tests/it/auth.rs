@@ -1,5 +1,9 @@
 //! The auth plugin through the real runtime and database, with the manual clock and the file
 //! outbox. Test names carry the number of the case in the auth security checklist.
+//!
+//! Case 11 (timing) is measured, not asserted: `crates/host/benches/auth.rs` (login against a
+//! dummy verify for unknown users) and `crates/server/benches/http.rs` (forgot-password answers);
+//! the server's answer floor for it is tested in `crates/server/tests/it/auth.rs` (c11_...).
 
 use std::sync::{Arc, Barrier};
 use std::thread;

@@ -373,7 +373,7 @@ async fn bad_signup_input_gets_clear_errors_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn answers_that_could_reveal_an_account_take_at_least_the_floor_either_way() {
+async fn c11_answers_that_could_reveal_an_account_take_at_least_the_floor_either_way() {
     let floor = std::time::Duration::from_millis(300);
     let t = server_with(|c| c.min_answer_time = floor);
     t.user("known").await;
