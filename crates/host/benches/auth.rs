@@ -10,7 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";
-const ROUNDS: usize = 60;
+const ROUNDS: usize = 200;
 const RESET_ROUNDS: usize = 600;
 
 #[path = "../../../xtask/src/report.rs"]
