@@ -121,8 +121,17 @@ fn run_one(root: &Path, bench: &Bench) -> Result<Vec<Row>> {
     if !status.success() {
         bail!("the {} bench failed ({status}); docs/BENCHMARKS.md was not written", bench.bench);
     }
-    if rows.iter().any(|r| r.section != bench.section) || rows.is_empty() {
-        bail!("the {} bench reported no figures for section `{}`", bench.bench, bench.section);
+    if rows.is_empty() {
+        bail!("the {} bench reported no figures", bench.bench);
+    }
+    if let Some(row) = rows.iter().find(|r| r.section != bench.section) {
+        bail!(
+            "the {} bench reported `{}` under section `{}`, not `{}`",
+            bench.bench,
+            row.figure,
+            row.section,
+            bench.section
+        );
     }
     Ok(rows)
 }
