@@ -306,6 +306,33 @@ pub const HOST_FUNCTIONS: &[HostFunction] = &[
         &["RATE_LIMITED", "UNAVAILABLE"],
         "Send a plain-text email through the host mailer.",
     ),
+    f(
+        "room_create",
+        Rooms,
+        "RoomCreate",
+        "RoomInfo",
+        &["ALREADY_EXISTS", "UNAVAILABLE"],
+        "Create a room of the calling plugin, ticking at 1-60 Hz or not at all.",
+    ),
+    f("room_close", Rooms, "RoomClose", "Deleted", NONE, "Close a room; its clients are told the reason."),
+    f("room_list", Rooms, "Empty", "[RoomInfo]", NONE, "List the calling plugin's rooms with their counters."),
+    f(
+        "room_send",
+        Rooms,
+        "RoomSend",
+        "Count",
+        NF,
+        "Send a message to some or all clients of a room; answers how many it reached.",
+    ),
+    f("room_kick", Rooms, "RoomKick", "Deleted", NF, "Remove a client from a room, telling it why."),
+    f(
+        "plugin_call",
+        Call,
+        "PluginCall",
+        "PluginOutput",
+        &["NOT_FOUND", "UNAVAILABLE", "CONFLICT", "CALL_FAILED"],
+        "Call an export of another plugin under its own grants and limits (CONFLICT: a call cycle or depth over 4).",
+    ),
 ];
 
 /// Looks a host function up by name.

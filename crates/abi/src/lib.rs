@@ -14,9 +14,11 @@
 //! ```
 
 pub mod functions;
+pub mod realtime;
 pub mod types;
 
 pub use functions::{HostFunction, HOST_FUNCTIONS};
+pub use realtime::*;
 pub use types::*;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,8 @@ pub mod codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// A resource is temporarily unavailable (database busy, pool exhausted).
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// A plugin called through `plugin_call` failed (trap, timeout, limit); the message says how.
+    pub const CALL_FAILED: &str = "CALL_FAILED";
     /// The host failed; details are in the host's log.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -146,11 +150,17 @@ pub enum Grant {
     /// Sending email through the host mailer.
     #[serde(rename = "email")]
     Email,
+    /// Realtime rooms: create, close, list, send to clients, remove clients.
+    #[serde(rename = "rooms")]
+    Rooms,
+    /// Calling other plugins. Held as `call:<plugin>`, one grant per callee (see [`GrantSpec`]).
+    #[serde(rename = "call:<plugin>")]
+    Call,
 }
 
 impl Grant {
     /// Every grant, in a stable order.
-    pub const ALL: [Grant; 14] = [
+    pub const ALL: [Grant; 16] = [
         Grant::DbUsers,
         Grant::DbSessions,
         Grant::DbTokens,
@@ -165,6 +175,8 @@ impl Grant {
         Grant::Crypto,
         Grant::Token,
         Grant::Email,
+        Grant::Rooms,
+        Grant::Call,
     ];
 
     /// The grant's name as written in plugin.json.
@@ -184,12 +196,20 @@ impl Grant {
             Grant::Crypto => "crypto",
             Grant::Token => "token",
             Grant::Email => "email",
+            Grant::Rooms => "rooms",
+            Grant::Call => "call:<plugin>",
         }
     }
 
-    /// Parses a grant name; `None` for an unknown one.
+    /// Whether the grant is held per target (`call:<plugin>`) rather than by its plain name.
+    pub fn is_scoped(self) -> bool {
+        matches!(self, Grant::Call)
+    }
+
+    /// Parses a plain grant name; `None` for an unknown one and for scoped grants (parse those
+    /// with [`GrantSpec::parse`]).
     pub fn parse(name: &str) -> Option<Grant> {
-        Grant::ALL.into_iter().find(|g| g.as_str() == name)
+        Grant::ALL.into_iter().find(|g| !g.is_scoped() && g.as_str() == name)
     }
 
     /// What the grant lets a plugin do, for the install prompt.
@@ -209,8 +229,105 @@ impl Grant {
             Grant::Crypto => "hash and verify passwords",
             Grant::Token => "sign and verify tokens with the host's key",
             Grant::Email => "send email",
+            Grant::Rooms => "run realtime rooms and send to the clients in them",
+            Grant::Call => "call the named plugin's functions",
         }
     }
+}
+
+/// One grant as stored and shown: a plain capability (`kv`), a call grant naming its callee
+/// (`call:auth`), or an event subscription naming the kinds it may receive (`subscribe:auth.`,
+/// `subscribe:game.match_ended`, `subscribe:*`). A pattern ending in `.` covers every kind that
+/// starts with it; `*` covers every kind.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantSpec {
+    /// A plain capability.
+    Fixed(Grant),
+    /// May call the named plugin.
+    Call(String),
+    /// May receive events whose kind the pattern covers.
+    Subscribe(String),
+}
+
+impl GrantSpec {
+    /// Parses a grant as written in plugin.json, the CLI or the API; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<GrantSpec, String> {
+        if let Some(callee) = text.strip_prefix("call:") {
+            if !is_plugin_name(callee) {
+                return Err(format!(
+                    "`{text}` must name a plugin: call:<name>, the name in a-z, 0-9, '-' and '_', starting with a letter"
+                ));
+            }
+            return Ok(GrantSpec::Call(callee.to_owned()));
+        }
+        if let Some(pattern) = text.strip_prefix("subscribe:") {
+            if !is_kind_pattern(pattern) {
+                return Err(format!(
+                    "`{text}` must name event kinds: subscribe:<kind>, subscribe:<prefix>. or subscribe:*, kinds in a-z, 0-9, '_', '-', ':' and '.'"
+                ));
+            }
+            return Ok(GrantSpec::Subscribe(pattern.to_owned()));
+        }
+        Grant::parse(text).map(GrantSpec::Fixed).ok_or_else(|| {
+            let known: Vec<&str> = Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
+            format!("unknown grant `{text}` (known: {}, call:<plugin>, subscribe:<kinds>)", known.join(", "))
+        })
+    }
+
+    /// The grant as written.
+    pub fn as_string(&self) -> String {
+        match self {
+            GrantSpec::Fixed(grant) => grant.as_str().to_owned(),
+            GrantSpec::Call(callee) => format!("call:{callee}"),
+            GrantSpec::Subscribe(pattern) => format!("subscribe:{pattern}"),
+        }
+    }
+
+    /// What it lets a plugin do, for the install prompt.
+    pub fn describe(&self) -> String {
+        match self {
+            GrantSpec::Fixed(grant) => grant.describe().to_owned(),
+            GrantSpec::Call(callee) => format!("call the functions of plugin `{callee}`"),
+            GrantSpec::Subscribe(pattern) if pattern == "*" => "receive every event".to_owned(),
+            GrantSpec::Subscribe(pattern) if pattern.ends_with('.') => {
+                format!("receive events whose kind starts with `{pattern}`")
+            }
+            GrantSpec::Subscribe(pattern) => format!("receive `{pattern}` events"),
+        }
+    }
+}
+
+impl From<Grant> for GrantSpec {
+    fn from(grant: Grant) -> Self {
+        GrantSpec::Fixed(grant)
+    }
+}
+
+impl std::fmt::Display for GrantSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_string())
+    }
+}
+
+/// Whether an event-kind pattern (`kind`, `prefix.` or `*`) covers `kind`.
+pub fn kind_matches(pattern: &str, kind: &str) -> bool {
+    pattern == "*" || pattern == kind || (pattern.ends_with('.') && kind.starts_with(pattern))
+}
+
+/// Whether `name` is a valid plugin name: a lower-case letter, then a-z, 0-9, '-' and '_', at most 64.
+pub fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_kind_pattern(pattern: &str) -> bool {
+    pattern == "*"
+        || (!pattern.is_empty()
+            && pattern.len() <= 128
+            && !pattern.starts_with('.')
+            && pattern.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-:.".contains(c)))
 }
 
 impl std::fmt::Display for Grant {
@@ -228,9 +345,34 @@ mod tests {
         for grant in Grant::ALL {
             let json = serde_json::to_string(&grant).unwrap();
             assert_eq!(json, format!("\"{}\"", grant.as_str()));
-            assert_eq!(Grant::parse(grant.as_str()), Some(grant));
+            let parsed = Grant::parse(grant.as_str());
+            assert_eq!(parsed, (!grant.is_scoped()).then_some(grant));
         }
         assert_eq!(Grant::parse("db:everything"), None);
+    }
+
+    #[test]
+    fn scoped_grants_parse_and_refuse_what_names_nothing() {
+        assert_eq!(GrantSpec::parse("call:auth"), Ok(GrantSpec::Call("auth".into())));
+        assert_eq!(GrantSpec::parse("subscribe:auth."), Ok(GrantSpec::Subscribe("auth.".into())));
+        assert_eq!(GrantSpec::parse("kv"), Ok(GrantSpec::Fixed(Grant::Kv)));
+        for bad in
+            ["call:", "call:Auth", "call:../x", "subscribe:", "subscribe:.x", "subscribe:A", "call:<plugin>", "nope"]
+        {
+            let err = GrantSpec::parse(bad).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        for text in ["call:game-logic", "subscribe:*", "subscribe:game.match_ended", "rooms"] {
+            assert_eq!(GrantSpec::parse(text).unwrap().as_string(), text);
+        }
+    }
+
+    #[test]
+    fn kind_patterns_cover_exact_kinds_prefixes_and_everything() {
+        assert!(kind_matches("auth.", "auth.login") && kind_matches("*", "x") && kind_matches("a.b", "a.b"));
+        assert!(
+            !kind_matches("auth.", "authx.login") && !kind_matches("a.b", "a.bc") && !kind_matches("auth.", "auth")
+        );
     }
 
     #[test]

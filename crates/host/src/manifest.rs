@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use a2e_abi::{Grant, ABI_VERSION, HOST_NAMESPACE};
+use a2e_abi::{GrantSpec, ABI_VERSION, HOST_NAMESPACE};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -108,6 +108,56 @@ pub struct PluginManifest {
     /// Configuration readable with `config_get`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Who may join the plugin's rooms.
+    #[serde(default, skip_serializing_if = "RoomPolicy::is_default")]
+    pub rooms: RoomPolicy,
+    /// Exports the host runs on a schedule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    /// Exports the host calls with events of the given kinds (each kind needs a
+    /// `subscribe:<kind>` grant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// Who may join a plugin's rooms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomPolicy {
+    /// Clients that are not signed in may join (the plugin still decides each join).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+impl RoomPolicy {
+    fn is_default(&self) -> bool {
+        self == &RoomPolicy::default()
+    }
+}
+
+/// An export run on a schedule: exactly one of `every_secs` and `cron`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The export to run.
+    pub export: String,
+    /// Run every this many seconds (1 to 604800), counted from when the host starts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_secs: Option<u64>,
+    /// Run at the times of this cron expression, in UTC: five fields (minute hour day month
+    /// weekday), or six or seven with seconds first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+}
+
+/// An export called with every event whose kind one of `kinds` covers (`kind`, `prefix.`, `*`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// The export to call.
+    pub export: String,
+    /// Event kinds and prefixes.
+    pub kinds: Vec<String>,
 }
 
 /// What a module imports and exports.
@@ -177,16 +227,51 @@ impl PluginManifest {
     }
 
     /// The requested grants, parsed.
-    pub fn grant_set(&self) -> Result<Vec<Grant>> {
-        self.grants
-            .iter()
-            .map(|g| {
-                Grant::parse(g).ok_or_else(|| {
-                    let known: Vec<&str> = Grant::ALL.iter().map(|g| g.as_str()).collect();
-                    HostError::Invalid(format!("unknown grant `{g}` (known: {})", known.join(", ")))
-                })
-            })
-            .collect()
+    pub fn grant_set(&self) -> Result<Vec<GrantSpec>> {
+        self.grants.iter().map(|g| GrantSpec::parse(g).map_err(HostError::Invalid)).collect()
+    }
+
+    /// Checks the realtime sections: exports exist, schedules parse, subscriptions are granted.
+    fn validate_realtime(&self) -> Result<()> {
+        let exported = |what: &str, export: &str| {
+            if self.exports.iter().any(|e| e == export) {
+                Ok(())
+            } else {
+                Err(HostError::Invalid(format!("{what} names export `{export}`, which is not in exports")))
+            }
+        };
+        for (i, schedule) in self.schedules.iter().enumerate() {
+            exported(&format!("schedules[{i}]"), &schedule.export)?;
+            match (&schedule.every_secs, &schedule.cron) {
+                (Some(secs), None) if (1..=604_800).contains(secs) => {}
+                (Some(_), None) => {
+                    return Err(HostError::Invalid(format!("schedules[{i}].every_secs must be 1 to 604800")))
+                }
+                (None, Some(expr)) => {
+                    crate::rt::parse_cron(expr).map_err(|e| HostError::Invalid(format!("schedules[{i}]: {e}")))?;
+                }
+                _ => {
+                    return Err(HostError::Invalid(format!("schedules[{i}] needs exactly one of every_secs and cron")))
+                }
+            }
+        }
+        let granted = self.grant_set()?;
+        for (i, sub) in self.subscriptions.iter().enumerate() {
+            exported(&format!("subscriptions[{i}]"), &sub.export)?;
+            if sub.kinds.is_empty() {
+                return Err(HostError::Invalid(format!("subscriptions[{i}].kinds must name at least one kind")));
+            }
+            for kind in &sub.kinds {
+                let spec = GrantSpec::parse(&format!("subscribe:{kind}"))
+                    .map_err(|e| HostError::Invalid(format!("subscriptions[{i}]: {e}")))?;
+                if !granted.contains(&spec) {
+                    return Err(HostError::Invalid(format!(
+                        "subscriptions[{i}] listens to `{kind}`; add `{spec}` to grants"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Validates the manifest on its own and against the module bytes.
@@ -236,6 +321,7 @@ impl PluginManifest {
                 return Err(HostError::Invalid(format!("public function `{public}` is not in exports")));
             }
         }
+        self.validate_realtime()?;
         for (module, name) in &info.imports {
             let known = match module.as_str() {
                 KERNEL_NAMESPACE => true,
@@ -274,6 +360,9 @@ impl PluginManifest {
             grants: Vec::new(),
             limits: Limits::default(),
             config: BTreeMap::new(),
+            rooms: RoomPolicy::default(),
+            schedules: Vec::new(),
+            subscriptions: Vec::new(),
         })
     }
 
@@ -301,6 +390,22 @@ impl PluginManifest {
         } else {
             serde_json::from_value(meta["config"].clone()).map_err(|e| section("config", e))?
         };
+        let parse = |key: &str| -> Result<serde_json::Value> { Ok(meta[key].clone()) };
+        let rooms: RoomPolicy = if meta["rooms"].is_null() {
+            RoomPolicy::default()
+        } else {
+            serde_json::from_value(parse("rooms")?).map_err(|e| section("rooms", e))?
+        };
+        let schedules: Vec<Schedule> = if meta["schedules"].is_null() {
+            Vec::new()
+        } else {
+            serde_json::from_value(parse("schedules")?).map_err(|e| section("schedules", e))?
+        };
+        let subscriptions: Vec<Subscription> = if meta["subscriptions"].is_null() {
+            Vec::new()
+        } else {
+            serde_json::from_value(parse("subscriptions")?).map_err(|e| section("subscriptions", e))?
+        };
         let internal = |n: &str| n.starts_with('_') || n == "memory";
         let exports = inspect_module(wasm)?.exports.into_iter().filter(|e| !internal(e)).collect();
         let manifest = PluginManifest {
@@ -313,6 +418,9 @@ impl PluginManifest {
             grants: strings(&meta["grants"]),
             limits,
             config,
+            rooms,
+            schedules,
+            subscriptions,
             name,
         };
         manifest.validate(wasm, &Caps::default())?;

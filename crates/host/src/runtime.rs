@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use a2e_abi::Grant;
+use a2e_abi::GrantSpec;
 use a2e_db::Db;
 use extism::{CompiledPlugin, Function, PluginBuilder};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::host_fns::{self, CallCtx};
 use crate::mail::{FileOutbox, Mailer, QueuedMailer};
 use crate::manifest::{sha256_hex, Caps, PluginManifest};
 use crate::pool::{Checkout, Instance, Pool};
+use crate::rt::{CountersSnapshot, Realtime, RoomLimits};
 use crate::state::{EventBus, HostState};
 
 /// Name of the host secret holding the token signing key.
@@ -47,6 +49,8 @@ pub struct HostConfig {
     pub checkout_timeout: Duration,
     /// Per-plugin configuration that overrides the manifest's `config`.
     pub config_overrides: BTreeMap<String, BTreeMap<String, String>>,
+    /// Defaults and caps of realtime rooms.
+    pub room_limits: RoomLimits,
 }
 
 impl HostConfig {
@@ -61,6 +65,7 @@ impl HostConfig {
             cache_dir: None,
             checkout_timeout: Duration::from_secs(30),
             config_overrides: BTreeMap::new(),
+            room_limits: RoomLimits::default(),
         }
     }
 }
@@ -115,6 +120,12 @@ pub struct PluginInfo {
     pub wasm_bytes: usize,
     /// Instances alive now.
     pub instances: usize,
+    /// Rooms open now.
+    #[serde(default)]
+    pub rooms: usize,
+    /// Realtime counters: ticks, clients, messages, events, schedule runs.
+    #[serde(default)]
+    pub realtime: CountersSnapshot,
 }
 
 /// The module named by a manifest must sit beside it: a plain file name.
@@ -143,7 +154,7 @@ pub struct Host {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     state: Arc<HostState>,
     plugins_dir: PathBuf,
     cache_config: PathBuf,
@@ -152,6 +163,7 @@ struct Inner {
     config_overrides: BTreeMap<String, BTreeMap<String, String>>,
     functions: Vec<Function>,
     plugins: RwLock<BTreeMap<String, Arc<Loaded>>>,
+    background: AtomicBool,
 }
 
 impl Host {
@@ -184,6 +196,7 @@ impl Host {
             events: EventBus::default(),
             signing_key: Zeroizing::new(signing_key),
             grants: crate::state::GrantCache::default(),
+            rt: Realtime::new(config.room_limits),
         });
         (host_fns::DUMMY_HASH_WARMUP)();
         let host = Host {
@@ -196,10 +209,77 @@ impl Host {
                 config_overrides: config.config_overrides,
                 functions: host_fns::extism_functions(),
                 plugins: RwLock::new(BTreeMap::new()),
+                background: AtomicBool::new(false),
             }),
         };
+        host.inner.state.rt.link.set(Arc::downgrade(&host.inner));
         host.load_installed()?;
+        for name in host.names() {
+            host.reconcile(&name);
+        }
         Ok(host)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Host {
+        Host { inner }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.inner.plugins.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// Starts the background work of a long-running host (`a2e serve`, the desktop app): the
+    /// schedules of every installed plugin. Rooms and event subscriptions work without it.
+    pub fn start_background(&self) {
+        self.inner.background.store(true, Ordering::SeqCst);
+        for name in self.names() {
+            self.reconcile(&name);
+        }
+    }
+
+    /// Brings `name`'s schedules and subscriptions in line with its installed, enabled manifest.
+    fn reconcile(&self, name: &str) {
+        let loaded = self.get(name).ok().filter(|l| l.enabled);
+        let background = self.inner.background.load(Ordering::SeqCst);
+        self.inner.state.rt.reconcile(name, loaded.as_ref().map(|l| &l.manifest), background);
+    }
+
+    /// Rooms, clients and realtime counters.
+    pub fn realtime(&self) -> &Realtime {
+        &self.inner.state.rt
+    }
+
+    /// Waits up to `timeout` until plugins subscribed to events have handled every event queued
+    /// for them; returns whether they did. Short-lived processes call it before they exit.
+    pub fn flush_events(&self, timeout: Duration) -> bool {
+        self.inner.state.rt.subscribers.flush(timeout)
+    }
+
+    /// Delivers an event that is not stored (a room join, say) to subscribed plugins.
+    pub(crate) fn publish_transient(&self, kind: &str, plugin: &str, user: Option<&str>, data: serde_json::Value) {
+        let rt = &self.inner.state.rt;
+        if rt.subscribers.is_empty() {
+            return;
+        }
+        rt.subscribers.deliver(&a2e_abi::EventDelivery {
+            id: 0,
+            kind: kind.to_owned(),
+            plugin: Some(plugin.to_owned()),
+            user_uuid: user.map(str::to_owned),
+            data,
+            at: self.inner.state.clock.now_ms(),
+            dropped: 0,
+        });
+    }
+
+    /// Whether `plugin` is installed, enabled and exports `export`.
+    pub(crate) fn has_export(&self, plugin: &str, export: &str) -> bool {
+        self.get(plugin).is_ok_and(|l| l.enabled && l.manifest.exports.iter().any(|e| e == export))
+    }
+
+    /// Whether `plugin`'s manifest lets clients that are not signed in join its rooms.
+    pub(crate) fn allows_anonymous(&self, plugin: &str) -> bool {
+        self.get(plugin).is_ok_and(|l| l.manifest.rooms.anonymous)
     }
 
     /// The database.
@@ -227,7 +307,7 @@ impl Host {
     pub fn record_event(&self, event: &a2e_db::NewAuditEvent) -> Result<a2e_db::AuditEvent> {
         let state = &self.inner.state;
         let recorded = state.db.record_audit_event(event, state.clock.now_ms())?;
-        state.events.publish(&recorded);
+        state.publish(&recorded);
         Ok(recorded)
     }
 
@@ -322,6 +402,33 @@ impl Host {
     /// next call. A failing call (trap, panic, timeout, memory or fuel limit) discards its
     /// instance; other calls, including concurrent calls to the same plugin, are unaffected.
     pub fn call(&self, plugin: &str, function: &str, input: &[u8], options: &CallOptions) -> Result<Vec<u8>> {
+        let client = options.client_addr.as_deref().map(Arc::from);
+        self.call_inner(plugin, function, input, client, Vec::new(), self.inner.checkout_timeout)
+    }
+
+    /// A call made by another plugin through `plugin_call`: `chain` lists the callers, and a
+    /// busy pool is waited for at most `wait`.
+    pub(crate) fn call_chained(
+        &self,
+        plugin: &str,
+        function: &str,
+        input: &[u8],
+        client_addr: Option<String>,
+        chain: Vec<Arc<str>>,
+        wait: Duration,
+    ) -> Result<Vec<u8>> {
+        self.call_inner(plugin, function, input, client_addr.as_deref().map(Arc::from), chain, wait)
+    }
+
+    fn call_inner(
+        &self,
+        plugin: &str,
+        function: &str,
+        input: &[u8],
+        client_addr: Option<Arc<str>>,
+        chain: Vec<Arc<str>>,
+        wait: Duration,
+    ) -> Result<Vec<u8>> {
         let loaded = self.get(plugin)?;
         if !loaded.enabled {
             return Err(HostError::Disabled(plugin.to_owned()));
@@ -332,11 +439,12 @@ impl Host {
         let ctx = CallCtx {
             plugin: loaded.name.clone(),
             grants: std::sync::OnceLock::new(),
-            client_addr: options.client_addr.as_deref().map(Arc::from),
+            chain,
+            client_addr,
             config: loaded.config.clone(),
             state: self.inner.state.clone(),
         };
-        let mut instance = match loaded.pool.checkout(self.inner.checkout_timeout, plugin)? {
+        let mut instance = match loaded.pool.checkout(wait, plugin)? {
             Checkout::Ready(instance) => *instance,
             Checkout::Build => match self.compile(&loaded).and_then(Instance::new) {
                 Ok(instance) => instance,
@@ -422,7 +530,7 @@ impl Host {
         }
         self.write_plugin_dir(&loaded)?;
         if options.grant_requested {
-            let names: Vec<String> = grants.iter().map(|g| g.as_str().to_owned()).collect();
+            let names: Vec<String> = grants.iter().map(GrantSpec::as_string).collect();
             self.db().grant(&name, &names, self.inner.state.clock.now_ms())?;
         }
         // The checked instance becomes the first of the new pool.
@@ -431,6 +539,7 @@ impl Host {
         }
         let previous = self.write_plugins().insert(name.clone(), Arc::new(loaded));
         tracing::info!(plugin = %name, replaced = previous.is_some(), "plugin installed");
+        self.reconcile(&name);
         self.info(&name)
     }
 
@@ -499,6 +608,8 @@ impl Host {
     pub fn remove(&self, name: &str, purge: bool) -> Result<()> {
         crate::manifest::check_name(name)?;
         let removed = self.write_plugins().remove(name);
+        self.inner.state.rt.close_plugin_rooms(name, "the plugin was removed");
+        self.reconcile(name);
         let dir = self.inner.plugins_dir.join(name);
         if removed.is_none() && !dir.exists() {
             return Err(HostError::UnknownPlugin(name.to_owned()));
@@ -528,6 +639,10 @@ impl Host {
         }
         let loaded = self.make_loaded(current.manifest.clone(), current.wasm.as_slice().to_vec(), enabled);
         self.write_plugins().insert(name.to_owned(), Arc::new(loaded));
+        if !enabled {
+            self.inner.state.rt.close_plugin_rooms(name, "the plugin was disabled");
+        }
+        self.reconcile(name);
         self.info(name)
     }
 
@@ -548,6 +663,8 @@ impl Host {
             sha256: sha256_hex(&loaded.wasm),
             wasm_bytes: loaded.wasm.len(),
             instances: loaded.pool.counts().0,
+            rooms: self.inner.state.rt.rooms_of(name).len(),
+            realtime: self.inner.state.rt.plugin_counters(name).snapshot(),
         })
     }
 
@@ -563,17 +680,17 @@ impl Host {
         Ok(self.get(name)?.manifest.clone())
     }
 
-    /// Grants `grants` to an installed plugin.
-    pub fn grant(&self, name: &str, grants: &[Grant]) -> Result<()> {
+    /// Grants `grants` (plain grants or [`GrantSpec`]s such as `call:auth`) to an installed plugin.
+    pub fn grant<G: Clone + Into<GrantSpec>>(&self, name: &str, grants: &[G]) -> Result<()> {
         self.get(name)?;
-        let names: Vec<String> = grants.iter().map(|g| g.as_str().to_owned()).collect();
+        let names: Vec<String> = grants.iter().map(|g| g.clone().into().as_string()).collect();
         Ok(self.db().grant(name, &names, self.inner.state.clock.now_ms())?)
     }
 
     /// Revokes one grant; returns whether it was held. Takes effect on the next call.
-    pub fn revoke(&self, name: &str, grant: Grant) -> Result<bool> {
+    pub fn revoke(&self, name: &str, grant: impl Into<GrantSpec>) -> Result<bool> {
         self.get(name)?;
-        Ok(self.db().revoke(name, grant.as_str())?)
+        Ok(self.db().revoke(name, &grant.into().as_string())?)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use a2e_abi::Grant;
+use a2e_abi::GrantSpec;
 
 use a2e_db::{AuditEvent, Db};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -30,6 +30,26 @@ pub struct HostState {
     pub(crate) signing_key: Zeroizing<Vec<u8>>,
     /// Grants per plugin.
     pub(crate) grants: GrantCache,
+    /// Rooms, clients, schedules and event subscriptions.
+    pub rt: crate::rt::Realtime,
+}
+
+impl HostState {
+    /// Publishes a recorded event to live subscribers and to plugins subscribed to its kind.
+    pub fn publish(&self, event: &AuditEvent) {
+        self.events.publish(event);
+        if !self.rt.subscribers.is_empty() {
+            self.rt.subscribers.deliver(&a2e_abi::EventDelivery {
+                id: event.id,
+                kind: event.kind.clone(),
+                plugin: event.plugin.clone(),
+                user_uuid: event.user_uuid.clone(),
+                data: event.data.clone(),
+                at: event.at,
+                dropped: 0,
+            });
+        }
+    }
 }
 
 /// An in-process publish/subscribe channel for audit events.
@@ -71,24 +91,25 @@ impl EventBus {
 /// a revocation takes effect on the next call without a database read on every call.
 #[derive(Default)]
 pub(crate) struct GrantCache {
-    state: std::sync::Mutex<(i64, BTreeMap<String, GrantSet>)>,
+    state: std::sync::Mutex<(i64, BTreeMap<String, Arc<GrantSet>>)>,
 }
 
 impl GrantCache {
-    pub(crate) fn get(&self, db: &Db, plugin: &str) -> Result<GrantSet, a2e_db::Error> {
+    pub(crate) fn get(&self, db: &Db, plugin: &str) -> Result<Arc<GrantSet>, a2e_db::Error> {
         let version = db.data_version()?;
         {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if state.0 != version {
                 *state = (version, BTreeMap::new());
             } else if let Some(set) = state.1.get(plugin) {
-                return Ok(*set);
+                return Ok(set.clone());
             }
         }
-        let set = GrantSet::of(db.list_grants(plugin)?.iter().filter_map(|g| Grant::parse(&g.grant)));
+        let set =
+            Arc::new(GrantSet::of(db.list_grants(plugin)?.iter().filter_map(|g| GrantSpec::parse(&g.grant).ok())));
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.0 == version {
-            state.1.insert(plugin.to_owned(), set);
+            state.1.insert(plugin.to_owned(), set.clone());
         }
         Ok(set)
     }

@@ -38,8 +38,8 @@ pub type Result<T, E = HostError> = std::result::Result<T, E>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        config, context, crypto, db, email, error, events, handle, info, kv, log, random, ratelimit, time, token, warn,
-        HostError, Result,
+        config, context, crypto, db, email, error, events, handle, info, kv, log, plugins, random, ratelimit, room,
+        rooms, time, token, warn, HostError, Result,
     };
     pub use extism_pdk::{plugin_fn, FnResult};
 }
@@ -140,6 +140,12 @@ mod raw {
         token_sign,
         token_verify,
         email_send,
+        room_create,
+        room_close,
+        room_list,
+        room_send,
+        room_kick,
+        plugin_call,
     );
 }
 
@@ -435,6 +441,279 @@ pub mod email {
 
     host!(/// Sends a plain-text email.
         email_send => fn send(SendEmail) -> EmailSent);
+}
+
+/// Realtime rooms of this plugin (grant `rooms`).
+pub mod rooms {
+    use crate::abi::*;
+
+    host!(/// Creates a room: `tick_hz` 1-60 for a ticking room (export `room_tick`), 0 for one
+        /// whose messages go to `room_message` one by one.
+        room_create => fn create(RoomCreate) -> RoomInfo);
+    host!(/// Closes a room; its clients are told the reason.
+        room_close => fn close(RoomClose) -> Deleted);
+    host!(/// Lists this plugin's rooms.
+        room_list => fn list(Empty) -> Vec<RoomInfo>);
+    host!(/// Removes a client from a room.
+        room_kick => fn kick(RoomKick) -> Deleted);
+
+    /// Sends `data` to every client of `room`, or to the clients in `to`; returns how many it reached.
+    pub fn send(room: &str, to: Option<Vec<String>>, data: &impl serde::Serialize) -> crate::Result<u64> {
+        let data = serde_json::to_value(data).map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
+        let count: Count = crate::call(crate::raw::room_send, &RoomSend { room: room.into(), to, data })?;
+        Ok(count.count)
+    }
+}
+
+/// Calls into other plugins (grant `call:<plugin>` per callee).
+pub mod plugins {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    /// Calls `function` of `plugin` with `input` as JSON and decodes its output. When the callee
+    /// answers with an envelope, its `data` is decoded and its error becomes this call's error.
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        plugin: &str,
+        function: &str,
+        input: &Req,
+    ) -> crate::Result<Resp> {
+        let input =
+            serde_json::to_value(input).map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
+        let req = crate::abi::PluginCall { plugin: plugin.into(), function: function.into(), input, timeout_ms: None };
+        let out: crate::abi::PluginOutput = crate::call(crate::raw::plugin_call, &req)?;
+        let value = match serde_json::from_value::<crate::abi::Envelope<serde_json::Value>>(out.output.clone()) {
+            Ok(envelope) => envelope.into_result()?,
+            Err(_) => out.output,
+        };
+        serde_json::from_value(value).map_err(|e| {
+            crate::error(crate::codes::INTERNAL, format!("{plugin}.{function} answered an unexpected shape: {e}"))
+        })
+    }
+}
+
+/// Handlers for the exports the host calls for rooms, with the room state typed as `S`.
+///
+/// ```ignore
+/// #[plugin_fn]
+/// pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
+///     room::tick(&input, |mut t: room::Tick<Counter>| {
+///         for m in &t.messages { t.state.total += 1; }
+///         Ok(room::Effects::state(t.state).broadcast(&serde_json::json!({ "total": 1 })))
+///     })
+/// }
+/// ```
+pub mod room {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+    use serde_json::Value;
+
+    pub use crate::abi::{ClientMessage, RoomClient};
+
+    /// What a room call changes: the new state (none keeps the current one), messages, closing.
+    #[derive(Debug)]
+    pub struct Effects<S> {
+        /// The new state.
+        pub state: Option<S>,
+        /// Messages to send.
+        pub send: Vec<crate::abi::Outgoing>,
+        /// Close the room with this reason.
+        pub close: Option<String>,
+    }
+
+    impl<S> Default for Effects<S> {
+        fn default() -> Self {
+            Effects { state: None, send: Vec::new(), close: None }
+        }
+    }
+
+    impl<S> Effects<S> {
+        /// Nothing changes.
+        pub fn none() -> Self {
+            Effects::default()
+        }
+
+        /// The state becomes `state`.
+        pub fn state(state: S) -> Self {
+            Effects { state: Some(state), ..Effects::default() }
+        }
+
+        /// Also sends `data` to everyone in the room.
+        pub fn broadcast(mut self, data: &impl Serialize) -> Self {
+            self.send.push(crate::abi::Outgoing { to: None, data: serde_json::to_value(data).unwrap_or(Value::Null) });
+            self
+        }
+
+        /// Also sends `data` to the clients in `to`.
+        pub fn send_to(mut self, to: Vec<String>, data: &impl Serialize) -> Self {
+            self.send
+                .push(crate::abi::Outgoing { to: Some(to), data: serde_json::to_value(data).unwrap_or(Value::Null) });
+            self
+        }
+
+        /// Also closes the room.
+        pub fn close(mut self, reason: impl Into<String>) -> Self {
+            self.close = Some(reason.into());
+            self
+        }
+    }
+
+    impl<S: Serialize> Effects<S> {
+        fn into_abi(self) -> crate::Result<crate::abi::RoomEffects> {
+            let state = self
+                .state
+                .map(|s| serde_json::to_value(s))
+                .transpose()
+                .map_err(|e| crate::error(crate::codes::INTERNAL, format!("encoding the room state: {e}")))?;
+            Ok(crate::abi::RoomEffects { state, send: self.send, close: self.close })
+        }
+    }
+
+    fn state<S: DeserializeOwned + Default>(value: Value) -> crate::Result<S> {
+        if value.is_null() {
+            return Ok(S::default());
+        }
+        serde_json::from_value(value)
+            .map_err(|e| crate::error(crate::codes::INVALID_INPUT, format!("the room state does not decode: {e}")))
+    }
+
+    /// A tick of a ticking room.
+    #[derive(Debug)]
+    pub struct Tick<S> {
+        /// Room id.
+        pub room: String,
+        /// Tick number.
+        pub tick: u64,
+        /// When it was meant to start (host clock, Unix ms).
+        pub intended_ms: i64,
+        /// The host clock now.
+        pub now_ms: i64,
+        /// Real time since the previous tick, in ms.
+        pub elapsed_ms: f64,
+        /// The room state (`S::default()` before the first one is stored).
+        pub state: S,
+        /// Clients that joined since the last tick.
+        pub joins: Vec<RoomClient>,
+        /// Clients that left since the last tick.
+        pub leaves: Vec<RoomClient>,
+        /// Client messages, oldest first.
+        pub messages: Vec<ClientMessage>,
+        /// Messages dropped from the full input queue since the last tick.
+        pub dropped: u64,
+    }
+
+    /// A join request.
+    #[derive(Debug)]
+    pub struct Join<S> {
+        /// Room id.
+        pub room: String,
+        /// Who asks.
+        pub client: RoomClient,
+        /// What it sent with the join.
+        pub data: Value,
+        /// The room state.
+        pub state: S,
+    }
+
+    /// A client that left ("left", "disconnected" or "kicked").
+    #[derive(Debug)]
+    pub struct Leave<S> {
+        /// Room id.
+        pub room: String,
+        /// Who left.
+        pub client: RoomClient,
+        /// Why.
+        pub reason: String,
+        /// The room state.
+        pub state: S,
+    }
+
+    /// A client message in a room without ticks.
+    #[derive(Debug)]
+    pub struct Message<S> {
+        /// Room id.
+        pub room: String,
+        /// The sender.
+        pub client: RoomClient,
+        /// What it sent.
+        pub data: Value,
+        /// The room state.
+        pub state: S,
+    }
+
+    /// Answer to a join: accept with effects, or refuse with a reason the client sees.
+    #[derive(Debug)]
+    pub enum JoinAnswer<S> {
+        /// Let the client in.
+        Accept(Effects<S>),
+        /// Keep it out.
+        Refuse(String),
+    }
+
+    /// Runs a `room_tick` export.
+    pub fn tick<S, F>(input: &[u8], f: F) -> extism_pdk::FnResult<Vec<u8>>
+    where
+        S: DeserializeOwned + Serialize + Default,
+        F: FnOnce(Tick<S>) -> crate::Result<Effects<S>>,
+    {
+        crate::handle(input, |req: crate::abi::TickRequest| {
+            let tick = Tick {
+                state: state(req.state)?,
+                room: req.room,
+                tick: req.tick,
+                intended_ms: req.intended_ms,
+                now_ms: req.now_ms,
+                elapsed_ms: req.elapsed_ms,
+                joins: req.joins,
+                leaves: req.leaves,
+                messages: req.messages,
+                dropped: req.dropped,
+            };
+            f(tick)?.into_abi()
+        })
+    }
+
+    /// Runs a `room_join` export.
+    pub fn join<S, F>(input: &[u8], f: F) -> extism_pdk::FnResult<Vec<u8>>
+    where
+        S: DeserializeOwned + Serialize + Default,
+        F: FnOnce(Join<S>) -> crate::Result<JoinAnswer<S>>,
+    {
+        crate::handle(input, |req: crate::abi::JoinRequest| {
+            let join = Join { state: state(req.state)?, room: req.room, client: req.client, data: req.data };
+            Ok(match f(join)? {
+                JoinAnswer::Accept(effects) => {
+                    crate::abi::JoinAnswer { accept: true, reason: None, effects: effects.into_abi()? }
+                }
+                JoinAnswer::Refuse(reason) => {
+                    crate::abi::JoinAnswer { accept: false, reason: Some(reason), effects: Default::default() }
+                }
+            })
+        })
+    }
+
+    /// Runs a `room_leave` export.
+    pub fn leave<S, F>(input: &[u8], f: F) -> extism_pdk::FnResult<Vec<u8>>
+    where
+        S: DeserializeOwned + Serialize + Default,
+        F: FnOnce(Leave<S>) -> crate::Result<Effects<S>>,
+    {
+        crate::handle(input, |req: crate::abi::LeaveRequest| {
+            let leave = Leave { state: state(req.state)?, room: req.room, client: req.client, reason: req.reason };
+            f(leave)?.into_abi()
+        })
+    }
+
+    /// Runs a `room_message` export.
+    pub fn message<S, F>(input: &[u8], f: F) -> extism_pdk::FnResult<Vec<u8>>
+    where
+        S: DeserializeOwned + Serialize + Default,
+        F: FnOnce(Message<S>) -> crate::Result<Effects<S>>,
+    {
+        crate::handle(input, |req: crate::abi::MessageRequest| {
+            let message = Message { state: state(req.state)?, room: req.room, client: req.client, data: req.data };
+            f(message)?.into_abi()
+        })
+    }
 }
 
 /// Runs a plugin function in the envelope protocol: decodes the JSON request (a decode failure is

@@ -18,7 +18,7 @@ fn event_emit(ctx: &CallCtx, req: abi::EmitEvent) -> Result<abi::EventId, FnErro
         data: req.data,
     };
     let recorded = ctx.state.db.record_audit_event(&event, ctx.state.clock.now_ms())?;
-    ctx.state.events.publish(&recorded);
+    ctx.state.publish(&recorded);
     Ok(abi::EventId { id: recorded.id })
 }
 

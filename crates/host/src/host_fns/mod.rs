@@ -1,17 +1,19 @@
 //! Host functions: one capability per file, one dispatcher that checks grants before any I/O and
 //! answers every call with an envelope. No host function traps on bad input.
 
+mod call;
 mod crypto;
 mod db;
 mod events;
 mod kv;
 mod misc;
+mod rooms;
 mod token;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use a2e_abi::{codes, Envelope, Grant, HostFunction, HOST_FUNCTIONS, HOST_NAMESPACE};
+use a2e_abi::{codes, Envelope, Grant, GrantSpec, HostFunction, HOST_FUNCTIONS, HOST_NAMESPACE};
 use extism::{CurrentPlugin, Function, UserData, Val, PTR};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,22 +27,43 @@ pub(crate) use crypto::DUMMY_HASH_WARMUP;
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// The set of grants a plugin holds for one call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GrantSet(u32);
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantSet {
+    bits: u32,
+    callees: Vec<String>,
+    subscriptions: Vec<String>,
+}
 
 impl GrantSet {
     /// A set holding `grants`.
-    pub fn of(grants: impl IntoIterator<Item = Grant>) -> Self {
-        let mut set = GrantSet(0);
-        for g in grants {
-            set.0 |= 1 << g as u32;
+    pub fn of<G: Into<GrantSpec>>(grants: impl IntoIterator<Item = G>) -> Self {
+        let mut set = GrantSet::default();
+        for grant in grants {
+            match grant.into() {
+                GrantSpec::Fixed(g) => set.bits |= 1 << g as u32,
+                GrantSpec::Call(callee) => {
+                    set.bits |= 1 << Grant::Call as u32;
+                    set.callees.push(callee);
+                }
+                GrantSpec::Subscribe(pattern) => set.subscriptions.push(pattern),
+            }
         }
         set
     }
 
-    /// Whether `grant` is held.
-    pub fn contains(self, grant: Grant) -> bool {
-        self.0 & (1 << grant as u32) != 0
+    /// Whether `grant` is held (for `call:<plugin>`: whether any call grant is).
+    pub fn contains(&self, grant: Grant) -> bool {
+        self.bits & (1 << grant as u32) != 0
+    }
+
+    /// Whether `call:<plugin>` is held.
+    pub fn may_call(&self, plugin: &str) -> bool {
+        self.callees.iter().any(|c| c == plugin)
+    }
+
+    /// Whether a `subscribe:` grant covers events of `kind`.
+    pub fn receives(&self, kind: &str) -> bool {
+        self.subscriptions.iter().any(|p| a2e_abi::kind_matches(p, kind))
     }
 }
 
@@ -50,7 +73,9 @@ pub struct CallCtx {
     pub plugin: Arc<str>,
     /// Its grants, resolved at the first host-function call of the plugin call (a call that uses
     /// no host function pays nothing for them).
-    pub grants: std::sync::OnceLock<GrantSet>,
+    pub grants: std::sync::OnceLock<Arc<GrantSet>>,
+    /// The plugins whose calls led to this one through `plugin_call`, outermost first.
+    pub chain: Vec<Arc<str>>,
     /// The client address of the request that led to the call, if any.
     pub client_addr: Option<Arc<str>>,
     /// The plugin's configuration.
@@ -94,17 +119,19 @@ fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend(events::handlers());
     all.extend(crypto::handlers());
     all.extend(token::handlers());
+    all.extend(rooms::handlers());
+    all.extend(call::handlers());
     all
 }
 
 impl CallCtx {
     /// The plugin's grants for this call.
-    fn grant_set(&self) -> Result<GrantSet, FnError> {
+    fn grant_set(&self) -> Result<&GrantSet, FnError> {
         if let Some(set) = self.grants.get() {
-            return Ok(*set);
+            return Ok(set);
         }
         let set = self.state.grants.get(&self.state.db, &self.plugin).map_err(FnError::from)?;
-        Ok(*self.grants.get_or_init(|| set))
+        Ok(self.grants.get_or_init(|| set))
     }
 }
 
@@ -125,7 +152,7 @@ fn run_granted(
     handler: Handler,
     ctx: &CallCtx,
     input: &[u8],
-    grants: GrantSet,
+    grants: &GrantSet,
 ) -> Result<Vec<u8>, FnError> {
     if !grants.contains(spec.grant) {
         Err(FnError::new(
@@ -206,5 +233,8 @@ mod tests {
         let set = GrantSet::of([Grant::Kv, Grant::Email]);
         assert!(set.contains(Grant::Kv) && set.contains(Grant::Email));
         assert!(!set.contains(Grant::DbUsers) && !GrantSet::default().contains(Grant::Log));
+        let scoped = GrantSet::of([GrantSpec::Call("auth".into()), GrantSpec::Subscribe("auth.".into())]);
+        assert!(scoped.contains(Grant::Call) && scoped.may_call("auth") && !scoped.may_call("audit"));
+        assert!(scoped.receives("auth.login") && !scoped.receives("game.end") && !scoped.contains(Grant::Kv));
     }
 }

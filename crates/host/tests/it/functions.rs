@@ -1,14 +1,15 @@
 use a2e_abi::{Grant, HOST_FUNCTIONS};
 use serde_json::{json, Value};
 
-use crate::{all_grants, call_json, host_fn, install_fixture, test_host, T0};
+use crate::{all_grants, call_json, held_spec, host_fn, install_fixture, test_host, T0};
 
 #[test]
 fn every_host_function_works_end_to_end() {
     let t = test_host();
     install_fixture(&t, "fx", &all_grants(), json!({ "config": { "version": "7" } }));
+    install_fixture(&t, "fx-callee", &[], json!({}));
     let events = t.host.subscribe(16);
-    let log = call_json(&t, "fx", "everything", json!({}));
+    let log = call_json(&t, "fx", "everything", json!({ "callee": "fx-callee" }));
     let steps = log.as_array().unwrap();
     let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != true).collect();
     assert!(failed.is_empty(), "failed steps: {failed:#?}");
@@ -59,13 +60,13 @@ fn revoking_one_grant_denies_exactly_its_functions_on_the_next_call() {
     let t = test_host();
     install_fixture(&t, "fx", &all_grants(), json!({}));
     for grant in Grant::ALL {
-        assert!(t.host.revoke("fx", grant).unwrap());
+        assert!(t.host.revoke("fx", held_spec(grant)).unwrap());
         for spec in HOST_FUNCTIONS {
             let env = host_fn(&t, "fx", spec.name, json!({ "garbage": true }));
             let denied = env["error"]["code"] == "PERMISSION_DENIED";
             assert_eq!(denied, spec.grant == grant, "{} with {grant} revoked: {env}", spec.name);
         }
-        t.host.grant("fx", &[grant]).unwrap();
+        t.host.grant("fx", &[held_spec(grant)]).unwrap();
     }
 }
 

@@ -8,6 +8,7 @@ mod compat; // standard Extism plugins run unchanged
 mod faults; // traps, panics, timeouts, memory and output limits; isolation under load
 mod functions; // every host function end to end, grant matrix, malformed requests
 mod install; // manifest validation, install/replace/remove/enable, hot replace under load
+mod realtime; // rooms, ticks, faults in room calls, events between plugins, calls between plugins, schedules
 mod smtp; // the SMTP mailer against a real SMTP server
 
 use std::path::{Path, PathBuf};
@@ -104,6 +105,7 @@ pub const FIXTURE_EXPORTS: &[&str] = &[
     "big_output",
     "work",
     "argon2_in_wasm",
+    "room_message",
 ];
 
 /// Installs the fixture under `name` with `grants` and extra manifest fields.
@@ -116,9 +118,19 @@ pub fn install_fixture(t: &TestHost, name: &str, grants: &[&str], extra: Value) 
     t.host.install(&dir, &InstallOptions { grant_requested: true, replace: false }).unwrap();
 }
 
-/// Every grant name.
+/// Every plain grant name, and a call grant for the plugin `fx-callee`.
 pub fn all_grants() -> Vec<&'static str> {
-    a2e_abi::Grant::ALL.iter().map(|g| g.as_str()).collect()
+    let mut all: Vec<&str> = a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
+    all.push("call:fx-callee");
+    all
+}
+
+/// The grant of `all_grants` that stands for `grant`'s family.
+pub fn held_spec(grant: a2e_abi::Grant) -> a2e_abi::GrantSpec {
+    match grant {
+        a2e_abi::Grant::Call => a2e_abi::GrantSpec::Call("fx-callee".into()),
+        plain => plain.into(),
+    }
 }
 
 /// Calls `function` of `plugin` with JSON and parses the JSON answer.

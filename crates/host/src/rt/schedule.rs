@@ -1,0 +1,164 @@
+//! Exports a manifest asks to run on a schedule: every N seconds or on a cron expression.
+//!
+//! Each schedule is one task that sleeps until the next intended time, runs the export and
+//! waits for it, so runs of one schedule never overlap. Times that passed while a run was still
+//! going are skipped and counted, never made up in a burst.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use a2e_abi::ScheduleRun;
+
+use super::counters::{add, Counters};
+use super::HostLink;
+use crate::manifest::PluginManifest;
+use crate::runtime::Inner;
+use crate::{CallOptions, Host};
+
+/// One parsed schedule of a manifest.
+#[derive(Clone, Debug)]
+pub(crate) enum ScheduleSpec {
+    Every { export: String, every: Duration },
+    Cron { export: String, schedule: Box<cron::Schedule> },
+}
+
+/// Parses a cron expression: five fields (minute hour day month weekday), or six or seven with
+/// seconds first (and a year last).
+pub(crate) fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_owned(),
+        _ => return Err(format!("cron expression `{expr}` has {fields} fields; use 5 (minute hour day month weekday), or 6-7 with seconds first")),
+    };
+    cron::Schedule::from_str(&full).map_err(|e| format!("cron expression `{expr}`: {e}"))
+}
+
+/// The schedules of a manifest (validated when the manifest was).
+pub(crate) fn specs_of(manifest: &PluginManifest) -> Vec<ScheduleSpec> {
+    manifest
+        .schedules
+        .iter()
+        .filter_map(|s| match (&s.every_secs, &s.cron) {
+            (Some(secs), None) => {
+                Some(ScheduleSpec::Every { export: s.export.clone(), every: Duration::from_secs(*secs) })
+            }
+            (None, Some(expr)) => parse_cron(expr)
+                .ok()
+                .map(|schedule| ScheduleSpec::Cron { export: s.export.clone(), schedule: Box::new(schedule) }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The running schedule tasks, by plugin.
+#[derive(Default)]
+pub(crate) struct Schedules {
+    tasks: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Schedules {
+    pub(crate) fn reconcile(
+        &self,
+        handle: Option<&tokio::runtime::Handle>,
+        link: &HostLink,
+        plugin: &str,
+        specs: Vec<ScheduleSpec>,
+        counters: Arc<Counters>,
+    ) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        for task in tasks.remove(plugin).unwrap_or_default() {
+            task.abort();
+        }
+        let Some(handle) = handle.filter(|_| !specs.is_empty()) else { return };
+        let started: Vec<_> = specs
+            .into_iter()
+            .map(|spec| handle.spawn(run(link.weak(), plugin.to_owned(), spec, counters.clone())))
+            .collect();
+        tasks.insert(plugin.to_owned(), started);
+    }
+}
+
+async fn run(link: Weak<Inner>, plugin: String, spec: ScheduleSpec, counters: Arc<Counters>) {
+    let host = || link.upgrade().map(Host::from_inner);
+    let Some(start_ms) = host().map(|h| h.state().clock.now_ms()) else { return };
+    let start = Instant::now();
+    let mut run_number = 0u64;
+    let mut skipped = 0u64;
+    match spec {
+        ScheduleSpec::Every { export, every } => {
+            let mut k = 1u64;
+            loop {
+                let offset = every * u32::try_from(k).unwrap_or(u32::MAX);
+                tokio::time::sleep_until((start + offset).into()).await;
+                let intended_ms = start_ms + i64::try_from(offset.as_millis()).unwrap_or(i64::MAX);
+                let Some(h) = host() else { return };
+                call(
+                    h,
+                    &plugin,
+                    &export,
+                    ScheduleRun { export: export.clone(), run: run_number, intended_ms, skipped },
+                    &counters,
+                )
+                .await;
+                run_number += 1;
+                let next = (start.elapsed().as_nanos() / every.as_nanos().max(1)) as u64 + 1;
+                if next > k + 1 {
+                    let missed = next - k - 1;
+                    skipped += missed;
+                    add(&counters.schedule_skipped, missed);
+                    tracing::warn!(%plugin, %export, missed, "scheduled runs skipped: the previous run overran");
+                }
+                k = next.max(k + 1);
+            }
+        }
+        ScheduleSpec::Cron { export, schedule } => {
+            let Some(mut due) = schedule.upcoming(chrono::Utc).next() else { return };
+            loop {
+                let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let Some(h) = host() else { return };
+                let intended_ms = due.timestamp_millis();
+                call(
+                    h,
+                    &plugin,
+                    &export,
+                    ScheduleRun { export: export.clone(), run: run_number, intended_ms, skipped },
+                    &counters,
+                )
+                .await;
+                run_number += 1;
+                let now = chrono::Utc::now();
+                let missed = schedule.after(&due).take_while(|t| *t <= now).take(100_000).count() as u64;
+                if missed > 0 {
+                    skipped += missed;
+                    add(&counters.schedule_skipped, missed);
+                    tracing::warn!(%plugin, %export, missed, "scheduled runs skipped: the previous run overran");
+                }
+                let Some(next) = schedule.after(&now).next() else { return };
+                due = next;
+            }
+        }
+    }
+}
+
+async fn call(host: Host, plugin: &str, export: &str, run: ScheduleRun, counters: &Counters) {
+    let input = serde_json::to_vec(&run).unwrap_or_default();
+    let (p, e) = (plugin.to_owned(), export.to_owned());
+    let result = tokio::task::spawn_blocking(move || host.call(&p, &e, &input, &CallOptions::default())).await;
+    add(&counters.schedule_runs, 1);
+    let failure = match result {
+        Ok(Ok(output)) if output.starts_with(b"{\"success\":false") => {
+            Some(String::from_utf8_lossy(&output).into_owned())
+        }
+        Ok(Ok(_)) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(join) => Some(join.to_string()),
+    };
+    if let Some(failure) = failure {
+        add(&counters.schedule_failed, 1);
+        tracing::warn!(plugin, export, error = %failure, "scheduled run failed");
+    }
+}
