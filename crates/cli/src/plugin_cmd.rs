@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use a2e_abi::Grant;
+use a2e_abi::GrantSpec;
 use a2e_host::manifest::PluginManifest;
 use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
 use anyhow::{bail, Context};
@@ -76,7 +76,7 @@ pub(crate) enum PluginCommand {
     Grant {
         /// Plugin name.
         name: String,
-        /// Grant name, such as kv or db:users.
+        /// Grant name, such as kv, db:users, call:auth or subscribe:auth.
         grant: String,
     },
     /// Revoke a grant; it takes effect on the next call.
@@ -119,11 +119,8 @@ fn open_host(cli: &Cli) -> anyhow::Result<Host> {
     Host::open(db, config).context("starting the plugin host")
 }
 
-fn parse_grant(name: &str) -> anyhow::Result<Grant> {
-    Grant::parse(name).ok_or_else(|| {
-        let known: Vec<&str> = Grant::ALL.iter().map(|g| g.as_str()).collect();
-        anyhow::anyhow!("unknown grant `{name}` (known: {})", known.join(", "))
-    })
+fn parse_grant(name: &str) -> anyhow::Result<GrantSpec> {
+    GrantSpec::parse(name).map_err(|e| anyhow::anyhow!(e))
 }
 
 fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
@@ -203,7 +200,7 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
             } else {
                 for grant in &info.requested_grants {
                     let held = if info.granted.contains(grant) { "granted" } else { "NOT granted" };
-                    let what = Grant::parse(grant).map(Grant::describe).unwrap_or("");
+                    let what = GrantSpec::parse(grant).map(|g| g.describe()).unwrap_or_default();
                     println!("{grant:<12} {held:<12} {what}");
                 }
                 for grant in info.granted.iter().filter(|g| !info.requested_grants.contains(g)) {
@@ -244,10 +241,10 @@ fn print(cli: &Cli, body: Value, text: &str) {
     }
 }
 
-fn confirm_grants(name: &str, grants: &[Grant]) -> anyhow::Result<bool> {
+fn confirm_grants(name: &str, grants: &[GrantSpec]) -> anyhow::Result<bool> {
     eprintln!("{name} asks for:");
     for g in grants {
-        eprintln!("  {:<12} {}", g.as_str(), g.describe());
+        eprintln!("  {:<12} {}", g.as_string(), g.describe());
     }
     if !std::io::stdin().is_terminal() {
         bail!("cannot ask for confirmation without a terminal: pass --yes to grant these, or --no-grants");

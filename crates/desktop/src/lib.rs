@@ -350,9 +350,9 @@ commands!(
 
 /// Pushes audit events to the app's windows as `audit-event` while an administrator is signed in.
 pub fn forward_events<R: Runtime>(app: tauri::AppHandle<R>, desktop: Arc<Desktop>) {
-    let events = desktop.host().subscribe(1024);
+    let mut events = desktop.host().subscribe(1024);
     std::thread::spawn(move || {
-        for event in events {
+        while let Some(event) = events.blocking_recv() {
             if desktop.is_admin() {
                 let view = a2e_server::admin::AuditEventView::from(event);
                 if let Err(err) = app.emit("audit-event", view) {

@@ -298,7 +298,7 @@ impl Host {
     }
 
     /// Subscribes to audit events with a queue of `capacity`.
-    pub fn subscribe(&self, capacity: usize) -> crossbeam_channel::Receiver<a2e_db::AuditEvent> {
+    pub fn subscribe(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<a2e_db::AuditEvent> {
         self.inner.state.events.subscribe(capacity)
     }
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use a2e_abi::GrantSpec;
 
 use a2e_db::{AuditEvent, Db};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender};
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, RandomSource};
@@ -56,6 +57,8 @@ impl HostState {
 ///
 /// Each subscriber has a bounded queue; a subscriber whose queue is full is dropped, so one slow
 /// consumer never holds up the others or the plugin that emitted the event.
+///
+/// Receivers are tokio channels: async consumers await them, threads use `blocking_recv`.
 #[derive(Default)]
 pub struct EventBus {
     subscribers: Mutex<Vec<Sender<AuditEvent>>>,
@@ -64,7 +67,7 @@ pub struct EventBus {
 impl EventBus {
     /// Subscribes with a queue of `capacity` events.
     pub fn subscribe(&self, capacity: usize) -> Receiver<AuditEvent> {
-        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
         self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
         rx
     }
@@ -77,7 +80,7 @@ impl EventBus {
                 tracing::warn!("dropping a slow event subscriber");
                 false
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Closed(_)) => false,
         });
     }
 

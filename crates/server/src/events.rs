@@ -1,8 +1,10 @@
 //! `/api/events`: live audit and plugin events over a WebSocket, for administrators.
 //!
-//! Each client gets its own bounded queue on the host's event bus. A client that falls behind
-//! (its queue fills) is dropped by the bus and its socket closed; other clients and the plugins
-//! that emit events are not held up.
+//! Each client gets its own bounded queue on the host's event bus, read by the socket's async
+//! task (no thread per socket). A client that falls behind (its queue fills) is dropped by the
+//! bus and its socket closed; other clients and the plugins that emit events are not held up.
+//! The same stream is a topic of the realtime socket (`/api/rt`, `{"type":"subscribe",
+//! "topic":"events"}`); this route stays for clients that only want events.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -26,38 +28,23 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     responses((status = 101, description = "switching to a WebSocket of AuditEventView messages"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn events(State(state): State<AppState>, _: Admin, upgrade: WebSocketUpgrade) -> Response {
-    let queue = state.config().event_queue;
-    let receiver = state.host().subscribe(queue);
-    upgrade.on_upgrade(move |socket| pump(socket, receiver, queue))
+    let receiver = state.host().subscribe(state.config().event_queue);
+    upgrade.on_upgrade(move |socket| pump(socket, receiver))
 }
 
-async fn pump(socket: WebSocket, receiver: crossbeam_channel::Receiver<a2e_db::AuditEvent>, queue: usize) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(queue.max(1));
-    // The bus is a blocking channel: a thread moves its events onto the socket's async queue.
-    // When the socket is slow the async queue fills, this thread blocks, the bus finds the
-    // subscriber's queue full and drops it, and the disconnect ends this thread and the socket.
-    let bridge = std::thread::spawn(move || loop {
-        match receiver.recv_timeout(std::time::Duration::from_millis(500)) {
-            Ok(event) => {
-                let text = serde_json::to_string(&AuditEventView::from(event)).unwrap_or_default();
-                if tx.blocking_send(text).is_err() {
-                    break;
-                }
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) if !tx.is_closed() => {}
-            Err(_) => break,
-        }
-    });
+async fn pump(socket: WebSocket, mut receiver: tokio::sync::mpsc::Receiver<a2e_db::AuditEvent>) {
     let (mut sink, mut stream) = socket.split();
     let _ = sink.send(Message::Text(r#"{"kind":"events.connected"}"#.into())).await;
     loop {
         tokio::select! {
-            next = rx.recv() => match next {
-                Some(text) => {
+            next = receiver.recv() => match next {
+                Some(event) => {
+                    let text = serde_json::to_string(&AuditEventView::from(event)).unwrap_or_default();
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
+                // The bus dropped this subscriber: its queue filled up.
                 None => {
                     let _ = sink.send(Message::Close(None)).await;
                     break;
@@ -69,7 +56,4 @@ async fn pump(socket: WebSocket, receiver: crossbeam_channel::Receiver<a2e_db::A
             },
         }
     }
-    drop(rx);
-    // The bridge notices the closed queue within its poll interval and ends.
-    drop(bridge);
 }

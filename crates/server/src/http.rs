@@ -216,6 +216,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics().render(state.host().state().events.subscriber_count());
+    let mut body = state.metrics().render(state.host().state().events.subscriber_count());
+    body.push_str(&state.metrics().render_realtime(state.host().realtime()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -28,6 +28,7 @@ pub mod events;
 mod http;
 pub mod metrics;
 pub mod plugins;
+pub mod rt;
 /// Process set-up (re-exported from the host, where it lives).
 pub use a2e_host::process;
 mod ui;
@@ -73,6 +74,8 @@ pub struct ServerConfig {
     /// the work for an address with an account differs slightly from the work for one without
     /// (a committed token, a queued mail), and a fixed floor keeps that out of the answer's timing.
     pub min_answer_time: Duration,
+    /// Limits of realtime connections (`/api/rt`).
+    pub rt: rt::RtConfig,
 }
 
 impl ServerConfig {
@@ -90,6 +93,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             event_queue: 256,
             min_answer_time: Duration::from_millis(100),
+            rt: rt::RtConfig::default(),
         }
     }
 }
@@ -156,6 +160,7 @@ impl AppState {
         (name = "auth", description = "Accounts and sessions, served by the auth plugin"),
         (name = "plugins", description = "Installed plugins and calls into them"),
         (name = "admin", description = "Database and audit log (administrators)"),
+        (name = "realtime", description = "Rooms of plugins over one WebSocket, live events"),
         (name = "system", description = "Health and metrics")
     )
 )]
@@ -168,6 +173,7 @@ fn api(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .merge(plugins::routes(config.upload_limit))
         .merge(admin::routes())
         .merge(events::routes())
+        .merge(rt::routes())
         .merge(http::system_routes())
 }
 
@@ -197,6 +203,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.host().start_background();
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {

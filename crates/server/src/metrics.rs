@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ struct Counters {
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<Counters>,
+    rt_connections: AtomicU64,
+    rt_closes: Mutex<BTreeMap<u16, u64>>,
 }
 
 impl Metrics {
@@ -66,6 +69,89 @@ impl Metrics {
         let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
         *c.plugin_calls.entry((plugin.to_owned(), outcome)).or_default() += 1;
         c.plugin_latency.entry(plugin.to_owned()).or_default().observe(elapsed);
+    }
+
+    /// Counts an open realtime connection.
+    pub fn rt_connected(&self) {
+        self.rt_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a realtime connection that ended.
+    pub fn rt_disconnected(&self) {
+        let _ = self.rt_connections.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Counts a realtime connection the server closed, by close code.
+    pub fn rt_closed(&self, code: u16) {
+        *self.rt_closes.lock().unwrap_or_else(PoisonError::into_inner).entry(code).or_default() += 1;
+    }
+
+    /// The realtime counters of the host and the connections, in the Prometheus text format.
+    pub fn render_realtime(&self, rt: &a2e_host::rt::Realtime) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP a2e_rt_connections Open realtime connections.\n# TYPE a2e_rt_connections gauge\n");
+        let _ = writeln!(out, "a2e_rt_connections {}", self.rt_connections.load(Ordering::Relaxed));
+        out.push_str("# HELP a2e_rt_closed_total Realtime connections closed by the server, by close code.\n");
+        out.push_str("# TYPE a2e_rt_closed_total counter\n");
+        for (code, n) in self.rt_closes.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "a2e_rt_closed_total{{code=\"{code}\"}} {n}");
+        }
+        let rooms = rt.room_counters();
+        let room_series: [(&str, &str, &str, fn(&a2e_host::rt::CountersSnapshot) -> u64); 9] = [
+            ("a2e_room_ticks_total", "counter", "Ticks run, by room.", |c| c.ticks),
+            ("a2e_room_ticks_skipped_total", "counter", "Ticks skipped (could not start in their period).", |c| {
+                c.skipped
+            }),
+            ("a2e_room_ticks_late_total", "counter", "Ticks started over a quarter period late.", |c| c.late),
+            ("a2e_room_calls_failed_total", "counter", "Room calls that failed (trap, timeout, error).", |c| c.failed),
+            ("a2e_room_clients", "gauge", "Clients in the room.", |c| c.clients),
+            ("a2e_room_messages_in_total", "counter", "Client messages received.", |c| c.messages_in),
+            ("a2e_room_messages_out_total", "counter", "Messages sent to clients.", |c| c.messages_out),
+            ("a2e_room_bytes_out_total", "counter", "Bytes sent to clients.", |c| c.bytes_out),
+            ("a2e_room_dropped_inputs_total", "counter", "Client messages dropped from the full input queue.", |c| {
+                c.dropped_inputs
+            }),
+        ];
+        for (name, kind, help, get) in room_series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (plugin, room, c) in &rooms {
+                let _ = writeln!(out, "{name}{{plugin=\"{}\",room=\"{}\"}} {}", escape(plugin), escape(room), get(c));
+            }
+        }
+        let plugins = rt.all_plugin_counters();
+        let plugin_series: [(&str, &str, fn(&a2e_host::rt::CountersSnapshot) -> u64); 8] = [
+            ("a2e_plugin_ticks_total", "Ticks run in the plugin's rooms.", |c| c.ticks),
+            ("a2e_plugin_ticks_skipped_total", "Ticks skipped in the plugin's rooms.", |c| c.skipped),
+            ("a2e_plugin_events_delivered_total", "Events delivered to the plugin's subscriptions.", |c| {
+                c.events_delivered
+            }),
+            ("a2e_plugin_events_failed_total", "Event deliveries that failed.", |c| c.events_failed),
+            ("a2e_plugin_events_dropped_total", "Events dropped from full subscription queues.", |c| c.events_dropped),
+            ("a2e_plugin_schedule_runs_total", "Scheduled runs.", |c| c.schedule_runs),
+            ("a2e_plugin_schedule_skipped_total", "Scheduled runs skipped.", |c| c.schedule_skipped),
+            ("a2e_plugin_schedule_failed_total", "Scheduled runs that failed.", |c| c.schedule_failed),
+        ];
+        for (name, help, get) in plugin_series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (plugin, c) in &plugins {
+                let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", escape(plugin), get(c));
+            }
+        }
+        let name = "a2e_plugin_tick_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Tick duration by plugin.\n# TYPE {name} histogram");
+        for (plugin, c) in &plugins {
+            let plugin = escape(plugin);
+            let mut cumulative = 0;
+            for (bound, n) in a2e_host::rt::TICK_BUCKETS_MS.iter().zip(&c.tick_buckets) {
+                cumulative += n;
+                let _ = writeln!(out, "{name}_bucket{{plugin=\"{plugin}\",le=\"{}\"}} {cumulative}", bound / 1000.0);
+            }
+            let total: u64 = c.tick_buckets.iter().sum();
+            let _ = writeln!(out, "{name}_bucket{{plugin=\"{plugin}\",le=\"+Inf\"}} {total}");
+            let _ = writeln!(out, "{name}_sum{{plugin=\"{plugin}\"}} {}", c.tick_sum_us as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{plugin=\"{plugin}\"}} {total}");
+        }
+        out
     }
 
     /// The Prometheus text exposition of every counter.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use a2e_abi::{codes, Grant};
+use a2e_abi::{codes, GrantSpec};
 use a2e_db::NewAuditEvent;
 use a2e_host::{InstallOptions, PluginInfo};
 
@@ -57,6 +57,45 @@ pub struct PluginView {
     pub sha256: String,
     /// Module size, bytes.
     pub wasm_bytes: usize,
+    /// Realtime activity: rooms, ticks, clients, messages, events, schedule runs.
+    pub realtime: RealtimeView,
+}
+
+/// A plugin's realtime counters (since the server started).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct RealtimeView {
+    /// Rooms open now.
+    pub rooms: usize,
+    /// Clients in its rooms now.
+    pub clients: u64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Ticks skipped because they could not start within their period.
+    pub ticks_skipped: u64,
+    /// Ticks started more than a quarter period late.
+    pub ticks_late: u64,
+    /// Room calls (join, leave, message, tick) that failed.
+    pub room_calls_failed: u64,
+    /// Client messages received.
+    pub messages_in: u64,
+    /// Messages sent to clients.
+    pub messages_out: u64,
+    /// Bytes sent to clients.
+    pub bytes_out: u64,
+    /// Client messages dropped from full input queues.
+    pub dropped_inputs: u64,
+    /// Events delivered to its subscriptions.
+    pub events_delivered: u64,
+    /// Event deliveries that failed.
+    pub events_failed: u64,
+    /// Events dropped from its full subscription queues.
+    pub events_dropped: u64,
+    /// Scheduled runs.
+    pub schedule_runs: u64,
+    /// Scheduled runs skipped.
+    pub schedule_skipped: u64,
+    /// Scheduled runs that failed.
+    pub schedule_failed: u64,
 }
 
 impl From<PluginInfo> for PluginView {
@@ -72,6 +111,24 @@ impl From<PluginInfo> for PluginView {
             enabled: p.enabled,
             sha256: p.sha256,
             wasm_bytes: p.wasm_bytes,
+            realtime: RealtimeView {
+                rooms: p.rooms,
+                clients: p.realtime.clients,
+                ticks: p.realtime.ticks,
+                ticks_skipped: p.realtime.skipped,
+                ticks_late: p.realtime.late,
+                room_calls_failed: p.realtime.failed,
+                messages_in: p.realtime.messages_in,
+                messages_out: p.realtime.messages_out,
+                bytes_out: p.realtime.bytes_out,
+                dropped_inputs: p.realtime.dropped_inputs,
+                events_delivered: p.realtime.events_delivered,
+                events_failed: p.realtime.events_failed,
+                events_dropped: p.realtime.events_dropped,
+                schedule_runs: p.realtime.schedule_runs,
+                schedule_skipped: p.realtime.schedule_skipped,
+                schedule_failed: p.realtime.schedule_failed,
+            },
         }
     }
 }
@@ -79,7 +136,7 @@ impl From<PluginInfo> for PluginView {
 /// A grant to give.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GrantRequest {
-    /// Grant name, such as `kv` or `db:users`.
+    /// Grant name, such as `kv`, `db:users`, `call:auth` or `subscribe:auth.`.
     pub grant: String,
 }
 
@@ -91,11 +148,8 @@ pub struct RemoveQuery {
     pub purge: bool,
 }
 
-fn parse_grant(name: &str) -> ApiResult<Grant> {
-    Grant::parse(name).ok_or_else(|| {
-        let known: Vec<&str> = Grant::ALL.iter().map(|g| g.as_str()).collect();
-        ApiError::invalid(format!("unknown grant `{name}`; known grants: {}", known.join(", ")))
-    })
+fn parse_grant(name: &str) -> ApiResult<GrantSpec> {
+    GrantSpec::parse(name).map_err(ApiError::invalid)
 }
 
 fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_json::Value) {
@@ -251,8 +305,8 @@ async fn add_grant(
     ApiJson(req): ApiJson<GrantRequest>,
 ) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&req.grant)?;
-    state.host().grant(&name, &[grant])?;
-    audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_str() }));
+    state.host().grant(&name, &[grant.clone()])?;
+    audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_string() }));
     Ok(ApiJson(state.host().info(&name)?.into()))
 }
 
@@ -266,10 +320,10 @@ async fn revoke_grant(
     Path((name, grant)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&grant)?;
-    if !state.host().revoke(&name, grant)? {
-        return Err(ApiError::new(codes::NOT_FOUND, format!("plugin `{name}` does not hold `{}`", grant.as_str())));
+    if !state.host().revoke(&name, grant.clone())? {
+        return Err(ApiError::new(codes::NOT_FOUND, format!("plugin `{name}` does not hold `{}`", grant.as_string())));
     }
-    audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_str() }));
+    audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_string() }));
     Ok(ApiJson(state.host().info(&name)?.into()))
 }
 

@@ -150,6 +150,12 @@ pub fn room_message(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let close = command(&mut state, &m.client.client, &m.data)?;
         let echo = json!({ "echo": m.data, "from": m.client.client, "inputs": state.inputs, "version": state.version });
         let mut effects = room::Effects::state(state).broadcast(&echo);
+        // A burst of broadcasts in one answer, delivered back to back.
+        if m.data["cmd"] == "burst" {
+            for i in 0..m.data["n"].as_u64().unwrap_or(0).min(10_000) {
+                effects = effects.broadcast(&json!({ "burst": i }));
+            }
+        }
         if let Some(reason) = close {
             effects = effects.close(reason);
         }

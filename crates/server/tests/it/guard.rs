@@ -248,6 +248,8 @@ async fn openapi_document_matches_the_routes() {
         "POST /api/admin/db/backup",
         "GET /api/admin/audit",
         "GET /api/events",
+        "GET /api/rt",
+        "GET /api/rooms",
         "GET /healthz",
         "GET /metrics",
     ];

@@ -9,6 +9,7 @@ mod admin; // database status, stats, verify, backup; audit log
 mod auth; // the auth API, cookies, bearer tokens, setup
 mod guard; // CSRF, tokens in URLs, body limits, rate limits, headers, health, metrics, OpenAPI
 mod plugins; // upload, grants, calls, roles
+mod realtime; // the realtime socket: rooms, limits, close reasons, events topic, metrics
 mod socket; // live events over WebSocket, graceful shutdown
 
 use std::net::SocketAddr;
