@@ -23,6 +23,10 @@ pub(crate) enum PluginCommand {
         /// Parent directory of the new project.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// What to start from: `basic` (functions called over HTTP) or `realtime` (a shared
+        /// counter room: joins, ticks, a schedule).
+        #[arg(long, value_enum, default_value = "basic")]
+        template: Template,
     },
     /// Build a plugin project for wasm32 and write dist/plugin.json and the module.
     Build {
@@ -100,7 +104,7 @@ pub(crate) enum PluginCommand {
 
 pub(crate) fn run(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        PluginCommand::New { name, dir } => new_project(cli, name, dir),
+        PluginCommand::New { name, dir, template } => new_project(cli, name, dir, *template),
         PluginCommand::Build { dir, out } => build(cli, dir, out.as_deref()),
         _ => run_with_host(cli, cmd),
     }
@@ -230,7 +234,16 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
         }
         PluginCommand::New { .. } | PluginCommand::Build { .. } => unreachable!("handled without a host"),
     }
+    flush_events(&host);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lets plugins subscribed to events handle the ones this command caused before the process
+/// ends (their queues live in this process).
+pub(crate) fn flush_events(host: &Host) {
+    if !host.flush_events(std::time::Duration::from_secs(10)) {
+        eprintln!("warning: plugins subscribed to events did not handle all of them within 10 s; the rest are lost");
+    }
 }
 
 fn print(cli: &Cli, body: Value, text: &str) {
@@ -255,7 +268,27 @@ fn confirm_grants(name: &str, grants: &[GrantSpec]) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// A starting point for `a2e plugin new`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Template {
+    /// Functions called over HTTP or the CLI (plugins/template).
+    Basic,
+    /// A realtime room plugin (plugins/counter).
+    Realtime,
+}
+
 const TEMPLATE_LIB: &str = include_str!("../../../plugins/template/src/lib.rs");
+const TEMPLATE_CARGO: &str = include_str!("../../../plugins/template/Cargo.toml");
+const REALTIME_LIB: &str = include_str!("../../../plugins/counter/src/lib.rs");
+const REALTIME_CARGO: &str = include_str!("../../../plugins/counter/Cargo.toml");
+
+/// The `[package.metadata.a2e]` section of a template's Cargo.toml, as written there.
+fn metadata_section(cargo_toml: &str) -> &str {
+    let start = cargo_toml.find("[package.metadata.a2e]").expect("templates have an a2e metadata section");
+    let rest = &cargo_toml[start..];
+    let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 1);
+    rest[..end].trim_end()
+}
 
 /// The a2e-pdk source the scaffold depends on: `A2E_PDK_PATH`, or the one this a2e was built from.
 fn pdk_path() -> anyhow::Result<PathBuf> {
@@ -267,7 +300,11 @@ fn pdk_path() -> anyhow::Result<PathBuf> {
     })
 }
 
-fn new_project(cli: &Cli, name: &str, parent: &Path) -> anyhow::Result<ExitCode> {
+fn new_project(cli: &Cli, name: &str, parent: &Path, template: Template) -> anyhow::Result<ExitCode> {
+    let (lib, cargo) = match template {
+        Template::Basic => (TEMPLATE_LIB, TEMPLATE_CARGO),
+        Template::Realtime => (REALTIME_LIB, REALTIME_CARGO),
+    };
     a2e_host::manifest::check_name(name)?;
     let dir = parent.join(name);
     if dir.exists() {
@@ -295,10 +332,7 @@ serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
 
 # What `a2e plugin build` writes into plugin.json besides the name, version and exports.
-[package.metadata.a2e]
-grants = ["log", "time"]
-public = []
-limits = {{ memory_pages = 256, timeout_ms = 5000, max_instances = 4 }}
+{metadata}
 
 [profile.release]
 opt-level = "s"
@@ -310,11 +344,12 @@ strip = true
 # A standalone project, not part of an enclosing workspace.
 [workspace]
 "#,
-        pdk = pdk.display().to_string().replace('\\', "\\\\")
+        pdk = pdk.display().to_string().replace('\\', "\\\\"),
+        metadata = metadata_section(cargo),
     );
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("Cargo.toml"), cargo_toml)?;
-    std::fs::write(dir.join("src/lib.rs"), TEMPLATE_LIB)?;
+    std::fs::write(dir.join("src/lib.rs"), lib)?;
     std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
     print(
         cli,

@@ -31,6 +31,24 @@ pub(crate) struct ServeArgs {
     /// Mark the session cookie Secure (automatic when the public URL is https).
     #[arg(long)]
     secure_cookies: bool,
+    /// Realtime: frames queued per client before a client that does not keep up is disconnected.
+    #[arg(long, value_name = "FRAMES", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    rt_queue: u32,
+    /// Realtime: largest message a client may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(64..=16_777_216))]
+    rt_max_message: u32,
+    /// Realtime: messages per second a client may send on average.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rt_rate: u32,
+    /// Realtime: messages a client may send in a burst above the average.
+    #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rt_burst: u32,
+    /// Realtime: seconds between pings to each client.
+    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    rt_ping_secs: u64,
+    /// Realtime: seconds without a pong (or with a socket too full to write) before a client is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    rt_pong_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +115,14 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let mut config = a2e_server::ServerConfig::new(&public_url);
         config.extra_origins = args.allow_origins.clone();
         config.secure_cookies |= args.secure_cookies;
+        config.rt = a2e_server::rt::RtConfig {
+            out_queue: args.rt_queue as usize,
+            max_message_bytes: args.rt_max_message as usize,
+            messages_per_sec: args.rt_rate,
+            burst: args.rt_burst,
+            ping_interval: std::time::Duration::from_secs(args.rt_ping_secs),
+            pong_timeout: std::time::Duration::from_secs(args.rt_pong_secs),
+        };
         let needs_setup = host.db().count_users_with_role("admin")? == 0;
         let state = a2e_server::AppState::new(host, source, config);
         println!("a2e listening on http://{local} (public URL {public_url}, data in {})", cli.data_dir()?.display());
@@ -148,6 +174,7 @@ pub(crate) fn user(cli: &Cli, cmd: &UserCommand) -> anyhow::Result<ExitCode> {
     let request = a2e_server::auth::SignupRequest { name: name.clone(), email: email.clone(), password };
     let login = a2e_server::auth::create_user(&host, &request, *admin, None)
         .map_err(|e| coded(exit::FAILURE, format!("{}: {}", e.code, e.message)))?;
+    crate::plugin_cmd::flush_events(&host);
     let role = if *admin { "admin" } else { "user" };
     let uuid = login["user"]["uuid"].as_str().unwrap_or_default();
     if cli.json {

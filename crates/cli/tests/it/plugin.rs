@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use serde_json::json;
+
 use crate::{a2e, json, stderr};
 
 fn wasm_dir() -> PathBuf {
@@ -89,4 +91,37 @@ fn build_of_a_directory_without_a_project_fails_clearly() {
     let out = a2e(&work.path().join("d"), &["plugin", "build", work.path().to_str().unwrap()], &[], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("has no Cargo.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_realtime_template_builds_installs_and_opens_a_ticking_room() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let dir = work.path().to_str().unwrap();
+    let created = a2e(&data, &["plugin", "new", "tally", "--template", "realtime", "--dir", dir], &[], "");
+    assert!(created.status.success(), "{}", stderr(&created));
+    let project = work.path().join("tally");
+    let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(cargo_toml.contains("grants = [\"rooms\"]") && cargo_toml.contains("close_empty_rooms"), "{cargo_toml}");
+    let unknown = a2e(&data, &["plugin", "new", "other", "--template", "chess", "--dir", dir], &[], "");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("realtime"), "{}", stderr(&unknown));
+
+    let built = a2e(&data, &["plugin", "build", project.to_str().unwrap(), "--json"], &[], "");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("dist").join("plugin.json")).unwrap()).unwrap();
+    assert_eq!(manifest["schedules"][0]["export"], "close_empty_rooms");
+    for export in ["room_join", "room_leave", "room_tick", "open_room"] {
+        assert!(manifest["exports"].as_array().unwrap().iter().any(|e| e == export), "{manifest}");
+    }
+    let installed = a2e(&data, &["plugin", "install", project.join("dist").to_str().unwrap(), "--yes"], &[], "");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    assert!(stdout(&installed).contains("granted: rooms"), "{}", stdout(&installed));
+    let opened = a2e(&data, &["plugin", "call", "tally", "open_room", r#"{"room":"main"}"#], &[], "");
+    assert!(opened.status.success(), "{}", stderr(&opened));
+    let room = json(&opened);
+    assert_eq!((room["data"]["room"].clone(), room["data"]["tick_hz"].clone()), (json!("main"), json!(10)), "{room}");
+    let bad = a2e(&data, &["plugin", "call", "tally", "open_room", r#"{"room":"no spaces"}"#], &[], "");
+    assert_eq!(json(&bad)["error"]["code"], "INVALID_INPUT");
 }
