@@ -52,6 +52,27 @@ export interface Plugin {
   enabled: boolean;
   sha256: string;
   wasm_bytes: number;
+  realtime: Realtime;
+}
+
+/** A plugin's realtime counters since the server started. */
+export interface Realtime {
+  rooms: number;
+  clients: number;
+  ticks: number;
+  ticks_skipped: number;
+  ticks_late: number;
+  room_calls_failed: number;
+  messages_in: number;
+  messages_out: number;
+  bytes_out: number;
+  dropped_inputs: number;
+  events_delivered: number;
+  events_failed: number;
+  events_dropped: number;
+  schedule_runs: number;
+  schedule_skipped: number;
+  schedule_failed: number;
 }
 
 export interface DbStatus {

@@ -84,6 +84,22 @@ fault (so the faulty plugin's pool exists); after / before then shows what repea
 behind. The p99 during faults is scheduling: nine busy threads on two cores.",
     },
     Bench {
+        section: "realtime",
+        title: "Realtime rooms over WebSocket",
+        package: "a2e-server",
+        bench: "realtime",
+        about: "1 000 real WebSocket clients (tokio-tungstenite) on loopback join 10 rooms of the \
+`rooms` test guest ticking at 20 Hz; each client sends an input every 50 ms, each tick applies \
+every input (a clamped move of the sender's position in the room state) and broadcasts an update \
+acknowledging each client's latest sequence number. Latency is from sending an input to the first \
+broadcast that acknowledges it, as the client sees it. The baseline is a native Rust room server \
+(axum WebSocket, a tokio loop per room doing the same per-input work and sending the same frames) \
+driven by the same clients in the same run. a2e's tick time is the plugin call as the host times \
+it: JSON in (state, inputs), the wasm tick, JSON out. Clients, server and rooms share the process \
+and the two cores, so CPU is the whole process. The ramp then opens fresh rooms with more clients \
+each until a tick is skipped.",
+    },
+    Bench {
         section: "soak",
         title: "Soak",
         package: "a2e-server",

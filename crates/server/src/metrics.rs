@@ -97,7 +97,7 @@ impl Metrics {
             let _ = writeln!(out, "a2e_rt_closed_total{{code=\"{code}\"}} {n}");
         }
         let rooms = rt.room_counters();
-        let room_series: [(&str, &str, &str, fn(&a2e_host::rt::CountersSnapshot) -> u64); 9] = [
+        let room_series: [(&str, &str, &str, Field); 9] = [
             ("a2e_room_ticks_total", "counter", "Ticks run, by room.", |c| c.ticks),
             ("a2e_room_ticks_skipped_total", "counter", "Ticks skipped (could not start in their period).", |c| {
                 c.skipped
@@ -119,7 +119,7 @@ impl Metrics {
             }
         }
         let plugins = rt.all_plugin_counters();
-        let plugin_series: [(&str, &str, fn(&a2e_host::rt::CountersSnapshot) -> u64); 8] = [
+        let plugin_series: [(&str, &str, Field); 8] = [
             ("a2e_plugin_ticks_total", "Ticks run in the plugin's rooms.", |c| c.ticks),
             ("a2e_plugin_ticks_skipped_total", "Ticks skipped in the plugin's rooms.", |c| c.skipped),
             ("a2e_plugin_events_delivered_total", "Events delivered to the plugin's subscriptions.", |c| {
@@ -191,6 +191,9 @@ impl Metrics {
         out
     }
 }
+
+/// Reads one counter of a snapshot.
+type Field = fn(&a2e_host::rt::CountersSnapshot) -> u64;
 
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")

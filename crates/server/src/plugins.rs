@@ -305,7 +305,7 @@ async fn add_grant(
     ApiJson(req): ApiJson<GrantRequest>,
 ) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&req.grant)?;
-    state.host().grant(&name, &[grant.clone()])?;
+    state.host().grant(&name, std::slice::from_ref(&grant))?;
     audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_string() }));
     Ok(ApiJson(state.host().info(&name)?.into()))
 }

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { call, installPlugin, type Plugin } from "../api";
+import { call, installPlugin, type Plugin, type Realtime } from "../api";
 import { Alert, Loading, message, useLoad } from "../ui";
 
 export function Plugins({ admin }: { admin: boolean }) {
@@ -111,6 +111,7 @@ function Details({ plugin, admin, onChange }: { plugin: Plugin; admin: boolean; 
         <dd>
           {(plugin.wasm_bytes / 1024).toFixed(0)} KiB, sha256 <code className="hash">{plugin.sha256}</code>
         </dd>
+        {plugin.realtime && <RealtimeFacts rt={plugin.realtime} />}
       </dl>
       {admin && (
         <>
@@ -214,5 +215,38 @@ function Playground({ plugin, functions }: { plugin: string; functions: string[]
         </>
       )}
     </div>
+  );
+}
+
+/** Realtime activity, shown only for plugins that have any. */
+function RealtimeFacts({ rt }: { rt: Realtime }) {
+  const active =
+    rt.rooms + rt.ticks + rt.messages_in + rt.events_delivered + rt.events_failed + rt.events_dropped + rt.schedule_runs > 0;
+  if (!active) return null;
+  return (
+    <>
+      <dt>Rooms</dt>
+      <dd>
+        {rt.rooms} open, {rt.clients} clients; {rt.ticks} ticks ({rt.ticks_skipped} skipped, {rt.ticks_late} late),{" "}
+        {rt.room_calls_failed} failed calls; {rt.messages_in} messages in, {rt.messages_out} out
+        {rt.dropped_inputs > 0 && `, ${rt.dropped_inputs} inputs dropped`}
+      </dd>
+      {rt.events_delivered + rt.events_failed + rt.events_dropped > 0 && (
+        <>
+          <dt>Events</dt>
+          <dd>
+            {rt.events_delivered} delivered, {rt.events_failed} failed, {rt.events_dropped} dropped
+          </dd>
+        </>
+      )}
+      {rt.schedule_runs > 0 && (
+        <>
+          <dt>Schedules</dt>
+          <dd>
+            {rt.schedule_runs} runs, {rt.schedule_skipped} skipped, {rt.schedule_failed} failed
+          </dd>
+        </>
+      )}
+    </>
   );
 }

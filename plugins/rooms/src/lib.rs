@@ -51,11 +51,7 @@ fn command(state: &mut State, from: &str, data: &Value) -> Result<Option<String>
         },
         Some("fail") => return Err(error("FAILED", "a client asked this call to fail")),
         Some("busy_ms") => busy_ms(data["ms"].as_i64().unwrap_or(0))?,
-        Some("now") => {
-            if time::now().is_err() {
-                state.denied += 1;
-            }
-        }
+        Some("now") if time::now().is_err() => state.denied += 1,
         Some("version") => state.version = config::get("version").ok().flatten(),
         Some("close") => return Ok(Some(data["reason"].as_str().unwrap_or("closed by request").to_owned())),
         _ => {}

@@ -1,8 +1,13 @@
 //! Counters of rooms and plugins: ticks run, skipped, late and failed, a tick-duration
 //! histogram, messages and bytes, dropped inputs and events, schedule runs.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+/// Tick durations kept per counter set for percentiles.
+const RECENT_TICKS: usize = 8192;
 
 /// Upper bounds of the tick-duration histogram's buckets, in ms (the last bucket is +Inf).
 pub const TICK_BUCKETS_MS: [f64; 11] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0];
@@ -28,6 +33,7 @@ pub struct Counters {
     pub(crate) schedule_failed: AtomicU64,
     tick_buckets: [AtomicU64; 12],
     tick_sum_us: AtomicU64,
+    recent_ticks_us: Mutex<VecDeque<u32>>,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -85,6 +91,21 @@ impl Counters {
         let bucket = TICK_BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(TICK_BUCKETS_MS.len());
         add(&self.tick_buckets[bucket], 1);
         add(&self.tick_sum_us, u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        let mut recent = self.recent_ticks_us.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == RECENT_TICKS {
+            recent.pop_front();
+        }
+        recent.push_back(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    /// The durations of the most recent ticks (up to 8192), in microseconds, oldest first.
+    pub fn recent_ticks_us(&self) -> Vec<u32> {
+        self.recent_ticks_us.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect()
+    }
+
+    /// Forgets the recent tick durations (a benchmark's warm-up, say).
+    pub fn clear_recent_ticks(&self) {
+        self.recent_ticks_us.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     /// A copy of every counter.

@@ -8,7 +8,7 @@ fn every_host_function_works_end_to_end() {
     let t = test_host();
     install_fixture(&t, "fx", &all_grants(), json!({ "config": { "version": "7" } }));
     install_fixture(&t, "fx-callee", &[], json!({}));
-    let events = t.host.subscribe(16);
+    let mut events = t.host.subscribe(16);
     let log = call_json(&t, "fx", "everything", json!({ "callee": "fx-callee" }));
     let steps = log.as_array().unwrap();
     let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != true).collect();
