@@ -7,7 +7,9 @@
 //! and every rule of the server (grants, roles, validation, limits) applies unchanged. The session
 //! token stays in Rust: the webview never sees a cookie or holds the token for later requests.
 //! Audit events are pushed to the window as `audit-event` Tauri events while an administrator is
-//! signed in.
+//! signed in. Realtime rooms use the same protocol as the server's `/api/rt` without a socket:
+//! the window sends each frame with the `rt_send` command and receives frames as `rt-frame`
+//! events.
 //!
 //! ```no_run
 //! let dir = std::path::Path::new("/tmp/a2e-desktop-example");
@@ -60,7 +62,28 @@ pub struct Desktop {
     router: axum::Router,
     session: Mutex<Option<String>>,
     admin: Mutex<bool>,
+    rt: Mutex<Option<Realtime>>,
+    rt_emit: Mutex<Option<Emit>>,
 }
+
+/// Pushes a realtime frame to the window.
+type Emit = Arc<dyn Fn(Value) + Send + Sync>;
+
+/// The window's realtime session: the same protocol as `/api/rt`, with the session's frames
+/// pushed to the window as `rt-frame` events by a task.
+struct Realtime {
+    session: a2e_server::rt::RtSession,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+    }
+}
+
+/// Frames queued for the window before the realtime session is dropped as too slow.
+const RT_QUEUE: usize = 1024;
 
 impl Desktop {
     /// Opens (creating on first use) the encrypted database in `data_dir`, starts the host and
@@ -79,7 +102,14 @@ impl Desktop {
         // One local user: the per-address limit would only count the desktop itself.
         config.auth_per_ip_per_minute = 10_000;
         let router = a2e_server::app(AppState::new(host.clone(), key_source, config));
-        Arc::new(Desktop { host, router, session: Mutex::new(None), admin: Mutex::new(false) })
+        Arc::new(Desktop {
+            host,
+            router,
+            session: Mutex::new(None),
+            admin: Mutex::new(false),
+            rt: Mutex::new(None),
+            rt_emit: Mutex::new(None),
+        })
     }
 
     /// The host.
@@ -98,10 +128,86 @@ impl Desktop {
     fn signed_in(&self, token: Option<String>, admin: bool) {
         *self.session.lock().unwrap_or_else(PoisonError::into_inner) = token;
         *self.admin.lock().unwrap_or_else(PoisonError::into_inner) = admin;
+        // Whoever signs in or out starts a new realtime session: rooms joined under the previous
+        // identity are left.
+        self.rt.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    /// Sets where realtime frames go (the window, as `rt-frame` events; see [`forward_events`]).
+    pub fn set_realtime_sink(&self, emit: impl Fn(Value) + Send + Sync + 'static) {
+        *self.rt_emit.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(emit));
+    }
+
+    /// `rt_send`: one frame of the realtime protocol (`{"type":"join",...}`), as the UI would
+    /// send it on `/api/rt`. The first frame opens the window's session as the signed-in user (or
+    /// anonymously), whose frames, starting with `welcome`, arrive as `rt-frame` events. Answers
+    /// the frame's immediate reply (an error, a pong), or null.
+    async fn realtime(&self, args: Value) -> Result<Value, CommandError> {
+        let frame = args.get("frame").filter(|f| f.is_object()).ok_or_else(|| {
+            CommandError::invalid("`frame` must be a realtime request object, such as {\"type\":\"ping\"}")
+        })?;
+        let emit = self.rt_emit.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(|| CommandError {
+            code: "UNAVAILABLE".into(),
+            message: "realtime frames have nowhere to go: the app's window is not ready".into(),
+        })?;
+        let open = self.rt.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+        if !open {
+            let caller = match self.session() {
+                Some(_) => {
+                    let who = self.dispatch("session", json!({})).await?;
+                    a2e_server::rt::Caller {
+                        user: who["user"]["uuid"].as_str().map(str::to_owned),
+                        name: who["user"]["name"].as_str().map(str::to_owned),
+                        admin: who["user"]["role"] == "admin",
+                    }
+                }
+                None => a2e_server::rt::Caller::default(),
+            };
+            let (session, mut frames) = a2e_server::rt::RtSession::open(&self.host, caller, RT_QUEUE, false, 0);
+            emit(session.welcome(json!({ "out_queue": RT_QUEUE })));
+            let client = session.client().clone();
+            let sink = emit.clone();
+            let host = self.host.clone();
+            let forwarder = tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = client.overflowed() => {
+                            host.realtime().disconnect(&client);
+                            sink(json!({ "type": "disconnected", "reason": "too slow: the window did not take its frames" }));
+                            break;
+                        }
+                        frame = frames.recv() => match frame {
+                            Some(text) => sink(serde_json::from_str(&text).unwrap_or(Value::Null)),
+                            None => break,
+                        },
+                    }
+                }
+            });
+            let mut rt = self.rt.lock().unwrap_or_else(PoisonError::into_inner);
+            if rt.is_none() {
+                *rt = Some(Realtime { session, forwarder });
+            }
+        }
+        let mut rt = self.rt.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(realtime) = rt.as_mut() else {
+            return Err(CommandError { code: "UNAVAILABLE".into(), message: "the realtime session closed".into() });
+        };
+        if realtime.forwarder.is_finished() {
+            rt.take();
+            return Err(CommandError {
+                code: "UNAVAILABLE".into(),
+                message: "the realtime session was closed (too slow); send again to open a new one".into(),
+            });
+        }
+        Ok(realtime.session.handle(&frame.to_string()).unwrap_or(Value::Null))
     }
 
     /// Runs `command` with `args` (the JSON object the UI passes) against the server's router.
     pub async fn dispatch(&self, command: &str, args: Value) -> Result<Value, CommandError> {
+        if command == "rt_send" {
+            return Box::pin(self.realtime(args)).await;
+        }
         let (method, uri, body) = route(command, &args)?;
         let mut builder =
             Request::builder().method(method).uri(uri).header("host", "desktop.a2e").header("origin", ORIGIN);
@@ -346,10 +452,17 @@ commands!(
     db_verify,
     db_backup,
     audit_events,
+    rt_send,
 );
 
 /// Pushes audit events to the app's windows as `audit-event` while an administrator is signed in.
 pub fn forward_events<R: Runtime>(app: tauri::AppHandle<R>, desktop: Arc<Desktop>) {
+    let window = app.clone();
+    desktop.set_realtime_sink(move |frame| {
+        if let Err(err) = window.emit("rt-frame", frame) {
+            tracing::warn!(%err, "could not push a realtime frame to the window");
+        }
+    });
     let mut events = desktop.host().subscribe(1024);
     std::thread::spawn(move || {
         while let Some(event) = events.blocking_recv() {

@@ -213,11 +213,145 @@ mod close_code {
 struct Connection {
     state: AppState,
     config: RtConfig,
-    client: Arc<Client>,
-    admin: bool,
-    events: Option<tokio::sync::mpsc::Receiver<a2e_db::AuditEvent>>,
+    session: RtSession,
     tokens: f64,
     refilled: Instant,
+}
+
+/// Who opens a realtime session: a signed-in user, or nobody (anonymous).
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// The user's uuid.
+    pub user: Option<String>,
+    /// The user's name.
+    pub name: Option<String>,
+    /// Whether the user is an administrator (may follow the events topic).
+    pub admin: bool,
+}
+
+/// One realtime client's protocol state, whatever carries its frames: the server's WebSocket
+/// and the desktop app's Tauri events both drive it. Requests go in as JSON text through
+/// [`RtSession::handle`]; frames for the client come out of the receiver [`RtSession::open`]
+/// returns (and, for the events topic, [`RtSession::next_event`]). Dropping the session takes
+/// the client out of its rooms.
+pub struct RtSession {
+    host: a2e_host::Host,
+    client: Arc<Client>,
+    admin: bool,
+    events_topic: bool,
+    event_queue: usize,
+    events: Option<tokio::sync::mpsc::Receiver<a2e_db::AuditEvent>>,
+}
+
+impl RtSession {
+    /// Opens a session for `caller` with an outgoing queue of `queue` frames. Without
+    /// `events_topic` the `events` topic is refused (for a front end that delivers audit events
+    /// another way).
+    pub fn open(
+        host: &a2e_host::Host,
+        caller: Caller,
+        queue: usize,
+        events_topic: bool,
+        event_queue: usize,
+    ) -> (RtSession, tokio::sync::mpsc::Receiver<a2e_host::rt::Frame>) {
+        let (client, frames) = host.realtime().connect(caller.user, caller.name, queue);
+        let session =
+            RtSession { host: host.clone(), client, admin: caller.admin, events_topic, event_queue, events: None };
+        (session, frames)
+    }
+
+    /// The client as the host sees it.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// The first frame of a session: the client id, the user, and `limits`.
+    pub fn welcome(&self, limits: Value) -> Value {
+        json!({ "type": "welcome", "client": &*self.client.id, "user": self.client.user, "limits": limits })
+    }
+
+    /// Handles one client request; returns an immediate answer, if any. Joins are decided by the
+    /// room's plugin in a task of their own, which answers through the client's queue.
+    pub fn handle(&mut self, text: &str) -> Option<Value> {
+        let request: Request = match serde_json::from_str(text) {
+            Ok(request) => request,
+            Err(err) => {
+                return Some(error_frame(
+                    codes::INVALID_INPUT,
+                    format!("malformed message: {err}; expected {{\"type\": \"join\" | \"leave\" | \"send\" | \"subscribe\" | \"unsubscribe\" | \"ping\", ...}}"),
+                    None,
+                ))
+            }
+        };
+        let rt = self.host.realtime();
+        match request {
+            Request::Join { plugin, room, data, reference } => {
+                let host = self.host.clone();
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = host.realtime().join(&plugin, &room, &client, data, reference.clone()).await {
+                        let text = error_frame(err.code, err.message, reference).to_string();
+                        client.push(Arc::from(text));
+                    }
+                });
+                None
+            }
+            Request::Leave { plugin, room, reference } => {
+                rt.leave(&plugin, &room, &self.client).err().map(|e| error_frame(e.code, e.message, reference))
+            }
+            Request::Send { plugin, room, data, reference } => {
+                rt.message(&plugin, &room, &self.client, data).err().map(|e| error_frame(e.code, e.message, reference))
+            }
+            Request::Subscribe { topic, reference } => Some(self.subscribe(&topic, reference)),
+            Request::Unsubscribe { topic, reference } => {
+                if topic != "events" {
+                    return Some(unknown_topic(&topic, reference));
+                }
+                self.events = None;
+                Some(json!({ "type": "unsubscribed", "topic": "events", "ref": reference }))
+            }
+            Request::Ping { reference } => Some(json!({ "type": "pong", "ref": reference })),
+        }
+    }
+
+    fn subscribe(&mut self, topic: &str, reference: Option<Value>) -> Value {
+        if topic != "events" {
+            return unknown_topic(topic, reference);
+        }
+        if !self.events_topic {
+            return error_frame(
+                codes::NOT_FOUND,
+                "this front end delivers audit events on its own channel, not as a realtime topic",
+                reference,
+            );
+        }
+        if !self.admin {
+            return error_frame(codes::PERMISSION_DENIED, "the events topic is for administrators", reference);
+        }
+        if self.events.is_none() {
+            self.events = Some(self.host.subscribe(self.event_queue));
+        }
+        json!({ "type": "subscribed", "topic": "events", "ref": reference })
+    }
+
+    /// The next frame of the events topic; pending while not subscribed. When the event queue
+    /// filled up, the subscription ends with an `unsubscribed` frame.
+    pub async fn next_event(&mut self) -> Value {
+        let Some(receiver) = &mut self.events else { return std::future::pending().await };
+        match receiver.recv().await {
+            Some(event) => json!({ "type": "event", "event": AuditEventView::from(event) }),
+            None => {
+                self.events = None;
+                json!({ "type": "unsubscribed", "topic": "events", "reason": "the event queue filled up; subscribe again" })
+            }
+        }
+    }
+}
+
+impl Drop for RtSession {
+    fn drop(&mut self) {
+        self.host.realtime().disconnect(&self.client);
+    }
 }
 
 fn frame(value: Value) -> Message {
@@ -230,39 +364,29 @@ fn error_frame(code: &str, message: impl Into<String>, reference: Option<Value>)
 
 impl Connection {
     async fn run(state: AppState, socket: WebSocket, who: Option<Authed>, config: RtConfig) {
-        let (user, name, admin) = match &who {
-            Some(authed) => {
-                (Some(authed.user.uuid.clone()), Some(authed.user.name.clone()), authed.user.role == "admin")
-            }
-            None => (None, None, false),
-        };
-        let (client, mut frames) = state.host().realtime().connect(user.clone(), name, config.out_queue);
-        state.metrics().rt_connected();
-        let mut conn = Connection {
-            state,
-            tokens: f64::from(config.burst),
-            refilled: Instant::now(),
-            config,
-            client,
-            admin,
-            events: None,
-        };
-        let (mut sink, mut stream) = socket.split();
-        let welcome = json!({
-            "type": "welcome",
-            "client": &*conn.client.id,
-            "user": user,
-            "limits": {
-                "max_message_bytes": conn.config.max_message_bytes,
-                "messages_per_sec": conn.config.messages_per_sec,
-                "burst": conn.config.burst,
-                "out_queue": conn.config.out_queue,
+        let caller = match &who {
+            Some(authed) => Caller {
+                user: Some(authed.user.uuid.clone()),
+                name: Some(authed.user.name.clone()),
+                admin: authed.user.role == "admin",
             },
-        });
+            None => Caller::default(),
+        };
+        let (session, mut frames) =
+            RtSession::open(state.host(), caller, config.out_queue, true, state.config().event_queue);
+        state.metrics().rt_connected();
+        let mut conn = Connection { state, tokens: f64::from(config.burst), refilled: Instant::now(), config, session };
+        let (mut sink, mut stream) = socket.split();
+        let welcome = conn.session.welcome(json!({
+            "max_message_bytes": conn.config.max_message_bytes,
+            "messages_per_sec": conn.config.messages_per_sec,
+            "burst": conn.config.burst,
+            "out_queue": conn.config.out_queue,
+        }));
         let mut ping = tokio::time::interval(conn.config.ping_interval);
         ping.tick().await;
         let mut last_pong = Instant::now();
-        let client = conn.client.clone();
+        let client = conn.session.client().clone();
         let close: Option<Close> = if sink.send(frame(welcome)).await.is_err() {
             None
         } else {
@@ -290,22 +414,11 @@ impl Connection {
                         }
                         None => break None,
                     },
-                    event = next_event(&mut conn.events) => match event {
-                        Some(event) => {
-                            let view = AuditEventView::from(event);
-                            if sink.send(frame(json!({ "type": "event", "event": view }))).await.is_err() {
-                                break None;
-                            }
+                    event = conn.session.next_event() => {
+                        if sink.send(frame(event)).await.is_err() {
+                            break None;
                         }
-                        None => {
-                            conn.events = None;
-                            let note = json!({ "type": "unsubscribed", "topic": "events",
-                                "reason": "the event queue filled up; subscribe again" });
-                            if sink.send(frame(note)).await.is_err() {
-                                break None;
-                            }
-                        }
-                    },
+                    }
                     _ = ping.tick() => {
                         if last_pong.elapsed() > conn.config.pong_timeout {
                             break Some(Close(close_code::GOING_AWAY, format!(
@@ -338,7 +451,7 @@ impl Connection {
                             if let Some(close) = conn.check_limits(text.len()) {
                                 break Some(close);
                             }
-                            if let Some(answer) = conn.handle(text.as_str()) {
+                            if let Some(answer) = conn.session.handle(text.as_str()) {
                                 if sink.send(frame(answer)).await.is_err() {
                                     break None;
                                 }
@@ -348,7 +461,7 @@ impl Connection {
                 }
             }
         };
-        conn.state.host().realtime().disconnect(&conn.client);
+        conn.state.host().realtime().disconnect(&client);
         if let Some(Close(code, reason)) = close {
             conn.state.metrics().rt_closed(code);
             // A close reason has room for 123 bytes.
@@ -395,74 +508,8 @@ impl Connection {
         self.tokens -= 1.0;
         None
     }
-
-    /// Handles one client request; returns an immediate answer, if any. Joins are decided by the
-    /// room's plugin in a task of their own, which answers through the client's queue.
-    fn handle(&mut self, text: &str) -> Option<Value> {
-        let request: Request = match serde_json::from_str(text) {
-            Ok(request) => request,
-            Err(err) => {
-                return Some(error_frame(
-                    codes::INVALID_INPUT,
-                    format!("malformed message: {err}; expected {{\"type\": \"join\" | \"leave\" | \"send\" | \"subscribe\" | \"unsubscribe\" | \"ping\", ...}}"),
-                    None,
-                ))
-            }
-        };
-        let rt = self.state.host().realtime();
-        match request {
-            Request::Join { plugin, room, data, reference } => {
-                let host = self.state.host().clone();
-                let client = self.client.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = host.realtime().join(&plugin, &room, &client, data, reference.clone()).await {
-                        let text = error_frame(err.code, err.message, reference).to_string();
-                        client.push(Arc::from(text));
-                    }
-                });
-                None
-            }
-            Request::Leave { plugin, room, reference } => {
-                rt.leave(&plugin, &room, &self.client).err().map(|e| error_frame(e.code, e.message, reference))
-            }
-            Request::Send { plugin, room, data, reference } => {
-                rt.message(&plugin, &room, &self.client, data).err().map(|e| error_frame(e.code, e.message, reference))
-            }
-            Request::Subscribe { topic, reference } => Some(self.subscribe(&topic, reference)),
-            Request::Unsubscribe { topic, reference } => {
-                if topic != "events" {
-                    return Some(unknown_topic(&topic, reference));
-                }
-                self.events = None;
-                Some(json!({ "type": "unsubscribed", "topic": "events", "ref": reference }))
-            }
-            Request::Ping { reference } => Some(json!({ "type": "pong", "ref": reference })),
-        }
-    }
-
-    fn subscribe(&mut self, topic: &str, reference: Option<Value>) -> Value {
-        if topic != "events" {
-            return unknown_topic(topic, reference);
-        }
-        if !self.admin {
-            return error_frame(codes::PERMISSION_DENIED, "the events topic is for administrators", reference);
-        }
-        if self.events.is_none() {
-            self.events = Some(self.state.host().subscribe(self.state.config().event_queue));
-        }
-        json!({ "type": "subscribed", "topic": "events", "ref": reference })
-    }
 }
 
 fn unknown_topic(topic: &str, reference: Option<Value>) -> Value {
     error_frame(codes::NOT_FOUND, format!("no topic `{topic}`; the one topic is `events`"), reference)
-}
-
-async fn next_event(
-    events: &mut Option<tokio::sync::mpsc::Receiver<a2e_db::AuditEvent>>,
-) -> Option<a2e_db::AuditEvent> {
-    match events {
-        Some(receiver) => receiver.recv().await,
-        None => std::future::pending().await,
-    }
 }

@@ -211,6 +211,61 @@ fn command_tables_agree() {
         })
         .collect();
     ui.push("plugin_install".into()); // a multipart upload over HTTP, see installPlugin()
+    ui.push("rt_send".into()); // a frame of the realtime WebSocket (/api/rt) over HTTP
     ui.sort();
     assert_eq!(ui, sorted, "api.ts and the desktop commands differ");
+}
+
+/// Rooms work over the `rt_send` command and `rt-frame` events, with the protocol of `/api/rt`.
+#[test]
+fn realtime_rooms_work_over_commands_and_window_events() {
+    let t = app();
+    let exe = std::env::current_exe().unwrap();
+    let wasm =
+        std::fs::read(exe.ancestors().nth(3).unwrap().join("wasm32-unknown-unknown/release/rooms.wasm")).unwrap();
+    let manifest = json!({
+        "name": "rooms", "version": "1.0.0", "abi_version": 1,
+        "wasm": { "file": "rooms.wasm", "sha256": a2e_host::manifest::sha256_hex(&wasm) },
+        "exports": ["open", "room_join", "room_leave", "room_message", "room_tick"], "grants": ["rooms"]
+    });
+    let host = t.desktop.host();
+    let source = host.inspect_bytes(Some(&manifest.to_string()), "rooms.wasm", wasm).unwrap();
+    host.install_source(source, &a2e_host::InstallOptions { grant_requested: true, replace: false }).unwrap();
+    host.call("rooms", "open", br#"{"room":"lobby"}"#, &Default::default()).unwrap();
+
+    let (tx, rx) = mpsc::channel::<Value>();
+    t.app.listen_any("rt-frame", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let next = |want: &dyn Fn(&Value) -> bool| loop {
+        let frame = rx.recv_timeout(Duration::from_secs(20)).expect("an rt-frame event");
+        if want(&frame) {
+            return frame;
+        }
+    };
+    t.fails("rt_send", json!({ "frame": "join" }), "INVALID_INPUT");
+    // Anonymous: the rooms plugin does not allow it.
+    assert_eq!(
+        t.ok("rt_send", json!({ "frame": { "type": "join", "plugin": "rooms", "room": "lobby", "ref": 1 } })),
+        Value::Null
+    );
+    assert_eq!(next(&|f| f["type"] == "welcome")["user"], Value::Null);
+    assert_eq!(next(&|f| f["type"] == "error")["code"], "UNAUTHENTICATED");
+
+    t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
+    t.ok("rt_send", json!({ "frame": { "type": "join", "plugin": "rooms", "room": "lobby", "ref": 2 } }));
+    let welcome = next(&|f| f["type"] == "welcome");
+    assert!(welcome["user"].is_string(), "{welcome}");
+    assert_eq!(next(&|f| f["type"] == "joined")["ref"], 2);
+    t.ok("rt_send", json!({ "frame": { "type": "send", "plugin": "rooms", "room": "lobby", "data": { "hi": 1 } } }));
+    assert_eq!(next(&|f| f["data"]["echo"].is_object())["data"]["echo"]["hi"], 1);
+    assert_eq!(t.ok("rt_send", json!({ "frame": { "type": "ping", "ref": 3 } })), json!({ "type": "pong", "ref": 3 }));
+    let nope = t.ok("rt_send", json!({ "frame": { "type": "leave", "plugin": "rooms", "room": "nope" } }));
+    assert_eq!(nope["code"], "NOT_FOUND");
+    let topic = t.ok("rt_send", json!({ "frame": { "type": "subscribe", "topic": "events" } }));
+    assert_eq!(topic["code"], "NOT_FOUND", "audit events come as audit-event events: {topic}");
+    assert_eq!(host.realtime().rooms_of("rooms")[0].clients, 1);
+    // Signing out ends the session: the room sees the client go.
+    t.ok("logout", json!({}));
+    assert_eq!(host.realtime().rooms_of("rooms")[0].clients, 0);
 }
