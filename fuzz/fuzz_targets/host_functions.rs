@@ -28,12 +28,15 @@ fn harness() -> &'static Harness {
     HARNESS.get_or_init(|| {
         let (host, _clock, dir) = host();
         // Every plain grant, and a call grant (the harness's other plugin is the callee).
-        let mut all: Vec<&str> =
-            a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
+        let mut all: Vec<&str> = a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
         all.push("call:ungranted");
         for (name, grants) in [("granted", all), ("ungranted", Vec::new())] {
-            let src =
-                plugin_dir(dir.path(), name, "fixture", json!({ "exports": ["call_host_bytes", "room_message"], "grants": grants }));
+            let src = plugin_dir(
+                dir.path(),
+                name,
+                "fixture",
+                json!({ "exports": ["call_host_bytes", "room_message"], "grants": grants }),
+            );
             host.install(&src, &InstallOptions { grant_requested: true, replace: false })
                 .expect("installing the fixture");
         }
