@@ -349,6 +349,25 @@ impl Drop for Realtime {
     }
 }
 
+/// Calls `export` of `plugin` on a blocking thread; returns what went wrong, if anything (a
+/// failed call, or an answer that is an error envelope).
+pub(crate) async fn call_export(host: Host, plugin: &str, export: &str, input: Vec<u8>) -> Option<String> {
+    let (p, e) = (plugin.to_owned(), export.to_owned());
+    let result = tokio::task::spawn_blocking(move || host.call(&p, &e, &input, &crate::CallOptions::default())).await;
+    match result {
+        Ok(Ok(output)) => {
+            // An answer that is not an envelope is the export's own protocol, not a failure.
+            let answer: Value = serde_json::from_slice(&output).unwrap_or(Value::Null);
+            (answer["success"] == false).then(|| {
+                let error = &answer["error"];
+                format!("{}: {}", error["code"].as_str().unwrap_or("ERROR"), error["message"].as_str().unwrap_or(""))
+            })
+        }
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(join) => Some(format!("the call ended abnormally: {join}")),
+    }
+}
+
 fn pick(asked: u32, default: u32, max: u32, what: &str) -> Result<u32, RtError> {
     match asked {
         0 => Ok(default),

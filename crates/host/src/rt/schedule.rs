@@ -15,7 +15,7 @@ use super::counters::{add, Counters};
 use super::HostLink;
 use crate::manifest::PluginManifest;
 use crate::runtime::Inner;
-use crate::{CallOptions, Host};
+use crate::Host;
 
 /// One parsed schedule of a manifest.
 #[derive(Clone, Debug)]
@@ -82,61 +82,35 @@ impl Schedules {
 }
 
 async fn run(link: Weak<Inner>, plugin: String, spec: ScheduleSpec, counters: Arc<Counters>) {
-    let host = || link.upgrade().map(Host::from_inner);
-    let Some(start_ms) = host().map(|h| h.state().clock.now_ms()) else { return };
+    let Some(start_ms) = link.upgrade().map(|inner| Host::from_inner(inner).state().clock.now_ms()) else { return };
     let start = Instant::now();
-    let mut run_number = 0u64;
-    let mut skipped = 0u64;
+    let export = match &spec {
+        ScheduleSpec::Every { export, .. } | ScheduleSpec::Cron { export, .. } => export.clone(),
+    };
+    let mut runs = Runs { link, plugin, export, counters, run: 0, skipped: 0 };
     match spec {
-        ScheduleSpec::Every { export, every } => {
+        ScheduleSpec::Every { every, .. } => {
             let mut k = 1u64;
             loop {
                 let offset = every * u32::try_from(k).unwrap_or(u32::MAX);
                 tokio::time::sleep_until((start + offset).into()).await;
-                let intended_ms = start_ms + i64::try_from(offset.as_millis()).unwrap_or(i64::MAX);
-                let Some(h) = host() else { return };
-                call(
-                    h,
-                    &plugin,
-                    &export,
-                    ScheduleRun { export: export.clone(), run: run_number, intended_ms, skipped },
-                    &counters,
-                )
-                .await;
-                run_number += 1;
-                let next = (start.elapsed().as_nanos() / every.as_nanos().max(1)) as u64 + 1;
-                if next > k + 1 {
-                    let missed = next - k - 1;
-                    skipped += missed;
-                    add(&counters.schedule_skipped, missed);
-                    tracing::warn!(%plugin, %export, missed, "scheduled runs skipped: the previous run overran");
+                if !runs.once(start_ms + i64::try_from(offset.as_millis()).unwrap_or(i64::MAX)).await {
+                    return;
                 }
+                let next = (start.elapsed().as_nanos() / every.as_nanos().max(1)) as u64 + 1;
+                runs.missed(next.saturating_sub(k + 1));
                 k = next.max(k + 1);
             }
         }
-        ScheduleSpec::Cron { export, schedule } => {
+        ScheduleSpec::Cron { schedule, .. } => {
             let Some(mut due) = schedule.upcoming(chrono::Utc).next() else { return };
             loop {
-                let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
-                tokio::time::sleep(wait).await;
-                let Some(h) = host() else { return };
-                let intended_ms = due.timestamp_millis();
-                call(
-                    h,
-                    &plugin,
-                    &export,
-                    ScheduleRun { export: export.clone(), run: run_number, intended_ms, skipped },
-                    &counters,
-                )
-                .await;
-                run_number += 1;
-                let now = chrono::Utc::now();
-                let missed = schedule.after(&due).take_while(|t| *t <= now).take(100_000).count() as u64;
-                if missed > 0 {
-                    skipped += missed;
-                    add(&counters.schedule_skipped, missed);
-                    tracing::warn!(%plugin, %export, missed, "scheduled runs skipped: the previous run overran");
+                tokio::time::sleep((due - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+                if !runs.once(due.timestamp_millis()).await {
+                    return;
                 }
+                let now = chrono::Utc::now();
+                runs.missed(schedule.after(&due).take_while(|t| *t <= now).take(100_000).count() as u64);
                 let Some(next) = schedule.after(&now).next() else { return };
                 due = next;
             }
@@ -144,21 +118,38 @@ async fn run(link: Weak<Inner>, plugin: String, spec: ScheduleSpec, counters: Ar
     }
 }
 
-async fn call(host: Host, plugin: &str, export: &str, run: ScheduleRun, counters: &Counters) {
-    let input = serde_json::to_vec(&run).unwrap_or_default();
-    let (p, e) = (plugin.to_owned(), export.to_owned());
-    let result = tokio::task::spawn_blocking(move || host.call(&p, &e, &input, &CallOptions::default())).await;
-    add(&counters.schedule_runs, 1);
-    let failure = match result {
-        Ok(Ok(output)) if output.starts_with(b"{\"success\":false") => {
-            Some(String::from_utf8_lossy(&output).into_owned())
+/// The runs of one schedule: numbers them, counts what was skipped, and makes each call.
+struct Runs {
+    link: Weak<Inner>,
+    plugin: String,
+    export: String,
+    counters: Arc<Counters>,
+    run: u64,
+    skipped: u64,
+}
+
+impl Runs {
+    /// Runs the export once and waits for it; false when the host is gone.
+    async fn once(&mut self, intended_ms: i64) -> bool {
+        let Some(host) = self.link.upgrade().map(Host::from_inner) else { return false };
+        let run = ScheduleRun { export: self.export.clone(), run: self.run, intended_ms, skipped: self.skipped };
+        let input = serde_json::to_vec(&run).unwrap_or_default();
+        let failure = super::call_export(host, &self.plugin, &self.export, input).await;
+        self.run += 1;
+        add(&self.counters.schedule_runs, 1);
+        if let Some(failure) = failure {
+            add(&self.counters.schedule_failed, 1);
+            tracing::warn!(plugin = %self.plugin, export = %self.export, error = %failure, "scheduled run failed");
         }
-        Ok(Ok(_)) => None,
-        Ok(Err(err)) => Some(err.to_string()),
-        Err(join) => Some(join.to_string()),
-    };
-    if let Some(failure) = failure {
-        add(&counters.schedule_failed, 1);
-        tracing::warn!(plugin, export, error = %failure, "scheduled run failed");
+        true
+    }
+
+    /// Counts `n` runs whose time passed while the previous one was still going.
+    fn missed(&mut self, n: u64) {
+        if n > 0 {
+            self.skipped += n;
+            add(&self.counters.schedule_skipped, n);
+            tracing::warn!(plugin = %self.plugin, export = %self.export, missed = n, "scheduled runs skipped: the previous run overran");
+        }
     }
 }

@@ -17,7 +17,7 @@ use super::counters::{add, Counters};
 use super::HostLink;
 use crate::manifest::PluginManifest;
 use crate::runtime::Inner;
-use crate::{CallOptions, Host};
+use crate::Host;
 
 /// Events queued per subscription before new ones are dropped.
 pub const SUBSCRIPTION_QUEUE: usize = 256;
@@ -146,18 +146,7 @@ impl Worker {
             }
         }
         let input = serde_json::to_vec(&event).unwrap_or_default();
-        let (plugin, export) = (self.plugin.clone(), self.export.clone());
-        let result =
-            tokio::task::spawn_blocking(move || host.call(&plugin, &export, &input, &CallOptions::default())).await;
-        let failure = match result {
-            Ok(Ok(output)) if output.starts_with(b"{\"success\":false") => {
-                Some(String::from_utf8_lossy(&output).into_owned())
-            }
-            Ok(Ok(_)) => None,
-            Ok(Err(err)) => Some(err.to_string()),
-            Err(join) => Some(join.to_string()),
-        };
-        match failure {
+        match super::call_export(host, &self.plugin, &self.export, input).await {
             None => add(&self.counters.events_delivered, 1),
             Some(error) => {
                 add(&self.counters.events_failed, 1);
