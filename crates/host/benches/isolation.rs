@@ -137,7 +137,7 @@ fn main() {
     let db = a2e_db::Db::open(dir.path(), &a2e_db::KeySource::KeyFile(dir.path().join("db.key"))).unwrap();
     let host = Arc::new(Host::open(db, HostConfig::new(dir.path())).unwrap());
     install(&host, dir.path(), &wasm, "healthy", &["db:users"], json!({ "max_instances": 8 }));
-    let all_grants: Vec<&str> = a2e_abi::Grant::ALL.iter().map(|g| g.as_str()).collect();
+    let all_grants: Vec<&str> = a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
     install(
         &host,
         dir.path(),
