@@ -377,35 +377,23 @@ impl PluginManifest {
         let strings = |v: &serde_json::Value| -> Vec<String> {
             v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
         };
-        let section = |key: &str, e: serde_json::Error| {
-            HostError::Invalid(format!("[package.metadata.a2e] {key} of `{name}`: {e}"))
-        };
-        let limits: Limits = if meta["limits"].is_null() {
-            Limits::default()
-        } else {
-            serde_json::from_value(meta["limits"].clone()).map_err(|e| section("limits", e))?
-        };
-        let config = if meta["config"].is_null() {
-            BTreeMap::new()
-        } else {
-            serde_json::from_value(meta["config"].clone()).map_err(|e| section("config", e))?
-        };
-        let parse = |key: &str| -> Result<serde_json::Value> { Ok(meta[key].clone()) };
-        let rooms: RoomPolicy = if meta["rooms"].is_null() {
-            RoomPolicy::default()
-        } else {
-            serde_json::from_value(parse("rooms")?).map_err(|e| section("rooms", e))?
-        };
-        let schedules: Vec<Schedule> = if meta["schedules"].is_null() {
-            Vec::new()
-        } else {
-            serde_json::from_value(parse("schedules")?).map_err(|e| section("schedules", e))?
-        };
-        let subscriptions: Vec<Subscription> = if meta["subscriptions"].is_null() {
-            Vec::new()
-        } else {
-            serde_json::from_value(parse("subscriptions")?).map_err(|e| section("subscriptions", e))?
-        };
+        // A section absent from the metadata takes its default.
+        fn section<T: serde::de::DeserializeOwned + Default>(
+            meta: &serde_json::Value,
+            key: &str,
+            name: &str,
+        ) -> Result<T> {
+            if meta[key].is_null() {
+                return Ok(T::default());
+            }
+            serde_json::from_value(meta[key].clone())
+                .map_err(|e| HostError::Invalid(format!("[package.metadata.a2e] {key} of `{name}`: {e}")))
+        }
+        let limits: Limits = section(meta, "limits", &name)?;
+        let config: BTreeMap<String, String> = section(meta, "config", &name)?;
+        let rooms: RoomPolicy = section(meta, "rooms", &name)?;
+        let schedules: Vec<Schedule> = section(meta, "schedules", &name)?;
+        let subscriptions: Vec<Subscription> = section(meta, "subscriptions", &name)?;
         let internal = |n: &str| n.starts_with('_') || n == "memory";
         let exports = inspect_module(wasm)?.exports.into_iter().filter(|e| !internal(e)).collect();
         let manifest = PluginManifest {
