@@ -197,14 +197,16 @@ impl Room {
         let cap = u64::from(self.settings.input_queue);
         if self.ticking() {
             let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
-            if inputs.messages.len() as u64 >= cap {
+            let full = inputs.messages.len() as u64 >= cap;
+            if full {
                 inputs.messages.pop_front();
                 inputs.dropped += 1;
-                drop(inputs);
-                self.count(|c| &c.dropped_inputs, 1);
-                inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
             }
             inputs.messages.push_back(ClientMessage { client: client.id.to_string(), data });
+            drop(inputs);
+            if full {
+                self.count(|c| &c.dropped_inputs, 1);
+            }
             return Ok(());
         }
         if self.queued_messages.fetch_add(1, Ordering::SeqCst) >= cap {
