@@ -1,5 +1,5 @@
-//! Embeds the built web UI (`frontend/dist`) and the bundled plugins (the auth plugin built for
-//! wasm32, with its package metadata) into the server, so `a2e serve` needs nothing else at run
+//! Embeds the built web UI (`frontend/dist`) and the bundled plugins (auth and the game's
+//! plugins, built for wasm32, with their package metadata) into the server, so `a2e serve` needs nothing else at run
 //! time. Whatever is missing at build time is recorded as missing; the server says so when asked.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Plugins installed (and granted what they request) on first start.
-const BUNDLED: &[&str] = &["auth"];
+const BUNDLED: &[&str] = &["auth", "game-logic", "anticheat", "tick-manager", "audit"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -67,7 +67,7 @@ fn embed_plugins(root: &Path, out: &Path) {
     );
     let mut missing = Vec::new();
     for name in BUNDLED {
-        let wasm = dir.join(format!("{name}.wasm"));
+        let wasm = dir.join(format!("{}.wasm", name.replace('-', "_")));
         println!("cargo:rerun-if-changed={}", wasm.display());
         println!("cargo:rerun-if-changed={}", root.join("plugins").join(name).join("Cargo.toml").display());
         let package = packages.iter().find(|p| p["name"] == *name);

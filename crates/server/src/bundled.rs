@@ -1,4 +1,5 @@
-//! Plugins built into the binary (the auth plugin) and their installation on first start.
+//! Plugins built into the binary (auth, and the game: game-logic, anticheat, tick-manager,
+//! audit) and their installation on first start.
 
 use a2e_host::{Host, HostError, InstallOptions, PluginManifest, PluginSource};
 

@@ -7,6 +7,7 @@ mod auth; // the auth plugin against the security checklist
 mod compat; // standard Extism plugins run unchanged
 mod faults; // traps, panics, timeouts, memory and output limits; isolation under load
 mod functions; // every host function end to end, grant matrix, malformed requests
+mod game; // the game's plugins: game-logic, anticheat, tick-manager, audit
 mod install; // manifest validation, install/replace/remove/enable, hot replace under load
 mod realtime; // rooms, ticks, faults in room calls, events between plugins, calls between plugins, schedules
 mod smtp; // the SMTP mailer against a real SMTP server
@@ -142,4 +143,32 @@ pub fn call_json(t: &TestHost, plugin: &str, function: &str, input: Value) -> Va
 /// Calls a host function through the fixture and returns the envelope.
 pub fn host_fn(t: &TestHost, plugin: &str, function: &str, request: Value) -> Value {
     call_json(t, plugin, "call_host", json!({ "function": function, "request": request }))
+}
+
+/// The packages of the plugins workspace (`cargo metadata --no-deps`), read once.
+pub fn plugin_packages() -> &'static [Value] {
+    static PACKAGES: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/Cargo.toml");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
+            .arg(root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+        let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+        meta["packages"].as_array().unwrap().clone()
+    })
+}
+
+/// Installs the plugin `package` of `plugins/` with the manifest its Cargo.toml describes and
+/// the grants it requests, as the bundled plugins are installed.
+pub fn install_package(t: &TestHost, package: &str) {
+    let meta =
+        plugin_packages().iter().find(|p| p["name"] == package).unwrap_or_else(|| panic!("no package {package}"));
+    let bytes = wasm(&package.replace('-', "_"));
+    let manifest = a2e_host::PluginManifest::from_cargo_package(meta, &bytes).unwrap();
+    let source = a2e_host::PluginSource { manifest, wasm: bytes };
+    t.host.install_source(source, &InstallOptions { grant_requested: true, replace: true }).unwrap();
 }

@@ -78,7 +78,7 @@ pub fn server_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let outcomes = a2e_server::bundled::install(&host).unwrap();
     assert!(
         outcomes.iter().all(|o| !matches!(o, a2e_server::bundled::Outcome::Missing(_))),
-        "the auth plugin was not bundled into this build ({outcomes:?}): build plugins/ first (`cargo xtask test`)"
+        "a bundled plugin was not built into this build ({outcomes:?}): build plugins/ first (`cargo xtask test`)"
     );
     let mut config = ServerConfig::new(ORIGIN);
     config.auth_per_ip_per_minute = 10_000;

@@ -90,7 +90,7 @@ async fn upload_with_manifest_installs_grants_and_calls() {
         .expect_error(StatusCode::BAD_REQUEST, "EMPTY_NAME");
     let list = req(Method::GET, "/api/plugins").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
     let names: Vec<&str> = list.body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["auth", "template"]);
+    assert_eq!(names, ["anticheat", "audit", "auth", "game-logic", "template", "tick-manager"]);
     // The audit log names the install.
     let events = s
         .state
@@ -220,7 +220,7 @@ async fn bad_uploads_get_clear_errors_and_install_nothing() {
         .await
         .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
     let list = s.state.host().list().unwrap();
-    assert_eq!(list.len(), 1, "only the bundled auth plugin: {list:?}");
+    assert_eq!(list.len(), a2e_server::bundled::sources().unwrap().len(), "only the bundled plugins: {list:?}");
     // A second install of the same name needs replace.
     install_template(&s, &admin).await;
     let manifest = template_manifest(&wasm, &[]).to_string();
