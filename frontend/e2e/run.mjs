@@ -61,6 +61,68 @@ async function waitForMail(to, path) {
   return mailLink(to, path);
 }
 
+
+// The arena's text view: where a player is, and where the coins are.
+async function whereIs(page, selector) {
+  const li = page.locator(`ul[aria-label="Positions"] li${selector}`).first();
+  await li.waitFor({ state: "attached" });
+  return { x: Number(await li.getAttribute("data-x")), y: Number(await li.getAttribute("data-y")) };
+}
+
+async function coinsOn(page) {
+  const items = page.locator('ul[aria-label="Coins"] li');
+  const out = [];
+  for (let i = 0; i < (await items.count()); i++) {
+    out.push({ x: Number(await items.nth(i).getAttribute("data-x")), y: Number(await items.nth(i).getAttribute("data-y")) });
+  }
+  return out;
+}
+
+async function score(page) {
+  const text = (await page.getByRole("status").filter({ hasText: "Time left" }).textContent()) ?? "";
+  const m = text.match(/Your score (\d+)/);
+  return m ? Number(m[1]) : 0;
+}
+
+async function hold(page, keys, ms) {
+  for (const k of keys) await page.keyboard.down(k);
+  await page.waitForTimeout(ms);
+  for (const k of keys) await page.keyboard.up(k);
+}
+
+/** Steers your player to coins with the keyboard until you score (or time runs out). */
+async function collectACoin(page, seconds) {
+  const until = Date.now() + seconds * 1000;
+  let last = null;
+  let stuck = 0;
+  while (Date.now() < until) {
+    if ((await score(page)) > 0) return true;
+    const me = await whereIs(page, '[data-me="yes"]');
+    const coins = await coinsOn(page);
+    if (coins.length === 0) {
+      await page.waitForTimeout(200);
+      continue;
+    }
+    const target = coins.reduce((a, b) => (Math.hypot(a.x - me.x, a.y - me.y) <= Math.hypot(b.x - me.x, b.y - me.y) ? a : b));
+    const dx = target.x - me.x;
+    const dy = target.y - me.y;
+    stuck = last && Math.hypot(last.x - me.x, last.y - me.y) < 3 ? stuck + 1 : 0;
+    last = me;
+    if (stuck >= 2) {
+      // A wall is in the way: go around it.
+      await hold(page, [Math.abs(dx) > Math.abs(dy) ? (me.y > 320 ? "ArrowDown" : "ArrowUp") : me.x > 480 ? "ArrowRight" : "ArrowLeft"], 500);
+      stuck = 0;
+      continue;
+    }
+    const keys = [];
+    if (Math.abs(dx) > 6) keys.push(dx > 0 ? "ArrowRight" : "ArrowLeft");
+    if (Math.abs(dy) > 6) keys.push(dy > 0 ? "ArrowDown" : "ArrowUp");
+    if (keys.length === 0) keys.push("ArrowRight");
+    await hold(page, keys, Math.min(400, Math.max(80, (Math.hypot(dx, dy) / 180) * 1000)));
+  }
+  return (await score(page)) > 0;
+}
+
 const admin = { name: "Admin", email: "admin@example.com", password: "correct horse battery staple" };
 const user = { name: "Second", email: "second@example.com", password: "another fine password" };
 
@@ -143,13 +205,90 @@ try {
   await details.getByLabel("Call output").filter({ hasText: "PERMISSION_DENIED" }).waitFor();
   await shot(page, "denied");
 
-  // 8. The audit log shows what happened, live events connected.
+  // 8. The game: the administrator opens a match, the second person joins it from the lobby.
+  await page.getByRole("link", { name: "Play" }).click();
+  await page.getByRole("heading", { name: "Play", exact: true }).waitFor();
+  await shot(page, "lobby");
+  await page.getByText("Create a match").click();
+  await page.getByLabel("Name (optional)").fill("E2E arena");
+  await page.getByLabel("Players (2 to 16)").fill("2");
+  await page.getByLabel("Length in seconds (10 to 1800)").fill("60");
+  await page.getByRole("button", { name: "Create and join" }).click();
+  await page.getByRole("heading", { name: "E2E arena", exact: true }).waitFor();
+  current = other;
+  await other.setViewportSize({ width: 1100, height: 900 });
+  await other.getByRole("link", { name: "Play" }).click();
+  await other.getByRole("button", { name: "Join E2E arena" }).click();
+  await other.getByRole("heading", { name: "E2E arena", exact: true }).waitFor();
+  // Both see both players.
+  await page.locator('ul[aria-label="Positions"] li[data-me="no"]').waitFor({ state: "attached" });
+  await other.locator(`ul[aria-label="Positions"] li[data-player="${admin.name}"]`).waitFor({ state: "attached" });
+  await shot(other, "joined");
+
+  // 9. The administrator moves; the other player sees it.
+  current = page;
+  await page.locator("canvas.arena").click();
+  const seenBefore = await whereIs(other, `[data-player="${admin.name}"]`);
+  const before = await whereIs(page, '[data-me="yes"]');
+  await hold(page, [before.x > 480 ? "ArrowLeft" : "ArrowRight"], 600);
+  let seenAfter = seenBefore;
+  for (let i = 0; i < 40 && seenAfter.x === seenBefore.x; i++) {
+    await other.waitForTimeout(100);
+    seenAfter = await whereIs(other, `[data-player="${admin.name}"]`);
+  }
+  if (seenAfter.x === seenBefore.x) throw new Error(`the other player never saw the administrator move from ${seenBefore.x}`);
+  await shot(other, "saw-move");
+
+  // 10. ... and picks up a coin: a point on the scoreboard.
+  if (!(await collectACoin(page, 35))) throw new Error("the administrator did not manage to pick up a coin in 35 s");
+  await shot(page, "scored");
+
+  // 11. A tampered client (its code changed to claim 5 s of movement in one input) is set back.
+  current = other;
+  await other.locator("canvas.arena").click();
+  await other.evaluate(() => {
+    const send = WebSocket.prototype.send;
+    let done = false;
+    WebSocket.prototype.send = function (data) {
+      if (!done && typeof data === "string" && data.includes('"input"') && data.includes('"dir":[1,0]')) {
+        const frame = JSON.parse(data);
+        frame.data.input.dt = 5000;
+        data = JSON.stringify(frame);
+        done = true;
+      }
+      return send.call(this, data);
+    };
+  });
+  await hold(other, ["ArrowRight"], 400);
+  await other.getByRole("alert").filter({ hasText: "The server set you back" }).waitFor();
+  await shot(other, "set-back");
+
+  // 12. The match ends: both see the scoreboard, and the result is stored.
+  current = page;
+  await page.getByRole("dialog", { name: "Match over" }).waitFor({ timeout: 70_000 });
+  await other.getByRole("dialog", { name: "Match over" }).waitFor({ timeout: 10_000 });
+  await shot(page, "match-over");
+  await page.getByRole("button", { name: "Leave match" }).click();
+  await page.getByRole("table", { name: "Recent results" }).getByRole("cell", { name: "E2E arena" }).waitFor();
+  const results = await page.getByRole("table", { name: "Recent results" }).textContent();
+  if (!/Admin [1-9]/.test(results ?? "")) throw new Error(`the stored result lacks the administrator's points: ${results}`);
+  await shot(page, "results");
+
+  // 13. The anticheat page shows the tampered client's violation.
+  await page.getByRole("link", { name: "Anticheat" }).click();
+  await page.getByRole("table", { name: "Players anticheat knows" }).getByText("teleport ×1").waitFor();
+  await shot(page, "anticheat");
+
+  // 14. The audit log shows what happened, live events connected, and the trail verifies.
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByText("connected", { exact: true }).waitFor();
-  await page.getByRole("cell", { name: "grant.revoked" }).waitFor();
+  await page.getByRole("cell", { name: "grant.revoked" }).first().waitFor();
+  await page.getByRole("cell", { name: "game.match_ended" }).first().waitFor();
+  await page.getByRole("button", { name: "Verify the trail" }).click();
+  await page.getByText(/^Intact: \d+ records/).waitFor();
   await shot(page, "audit");
 
-  // 9. Log out.
+  // 15. Log out.
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("heading", { name: "Log in", exact: true }).waitFor();
   await shot(page, "logged-out");

@@ -6,6 +6,8 @@ import { Profile, Sessions } from "./pages/Account";
 import { Plugins } from "./pages/Plugins";
 import { Database } from "./pages/Database";
 import { Audit } from "./pages/Audit";
+import { Play } from "./pages/Play";
+import { Anticheat } from "./pages/Anticheat";
 
 const PUBLIC = ["/login", "/signup", "/verify-email", "/forgot-password", "/reset-password", "/setup"];
 
@@ -77,6 +79,12 @@ export function App() {
     case "/audit":
       page = user && <Audit />;
       break;
+    case "/play":
+      page = user && <Play user={user} />;
+      break;
+    case "/anticheat":
+      page = user && <Anticheat />;
+      break;
     default:
       page = user ? null : <Login onDone={signedIn} />;
   }
@@ -88,6 +96,7 @@ export function App() {
         <nav aria-label="Main">
           {user ? (
             <>
+              <Link to="/play">Play</Link>
               <Link to="/profile">Profile</Link>
               <Link to="/sessions">Sessions</Link>
               <Link to="/plugins">Plugins</Link>
@@ -95,6 +104,7 @@ export function App() {
                 <>
                   <Link to="/database">Database</Link>
                   <Link to="/audit">Audit log</Link>
+                  <Link to="/anticheat">Anticheat</Link>
                 </>
               )}
               <button

@@ -278,3 +278,83 @@ export function subscribeEvents(onEvent: (e: AuditEvent) => void, onState: (conn
   };
   return () => ws.close();
 }
+
+/** Calls `fn` of plugin `name` with `input` (the plugin's public functions, or any as an administrator). */
+export function pluginCall<T>(name: string, fn: string, input: unknown = {}): Promise<T> {
+  return call<T>("execute_plugin", { name, function: fn, input });
+}
+
+/** A frame the realtime protocol sends (see `/api/rt`). */
+export interface RtFrame {
+  type: string;
+  plugin?: string;
+  room?: string;
+  data?: unknown;
+  reason?: string;
+  code?: string;
+  message?: string;
+  ref?: unknown;
+}
+
+/** One realtime connection: `/api/rt` in the browser, `rt_send` and `rt-frame` events in the desktop app. */
+export interface RtConnection {
+  send(frame: Record<string, unknown>): void;
+  close(): void;
+}
+
+/** Opens the realtime connection; `onClose` is told why it ended. */
+export function connectRealtime(onFrame: (f: RtFrame) => void, onClose: (reason: string) => void): RtConnection {
+  const ipc = tauri();
+  if (ipc) {
+    const w = globalThis as unknown as {
+      __TAURI__?: { event?: { listen: (n: string, f: (e: { payload: RtFrame }) => void) => Promise<() => void> } };
+    };
+    let stop: (() => void) | null = null;
+    let closed = false;
+    w.__TAURI__?.event
+      ?.listen("rt-frame", (e) => {
+        if (e.payload?.type === "disconnected") onClose(e.payload.reason ?? "disconnected");
+        else onFrame(e.payload);
+      })
+      .then((f) => {
+        if (closed) f();
+        else stop = f;
+      });
+    return {
+      send: (frame) => {
+        ipc.invoke("rt_send", { frame }).then(
+          (reply) => reply && onFrame(reply as RtFrame),
+          (e) => onFrame({ type: "error", code: "ERROR", message: String(e), ref: frame.ref }),
+        );
+      },
+      close: () => {
+        closed = true;
+        stop?.();
+      },
+    };
+  }
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/api/rt`);
+  const queue: string[] = [];
+  let open = false;
+  ws.onopen = () => {
+    open = true;
+    for (const f of queue.splice(0)) ws.send(f);
+  };
+  ws.onclose = (e) => onClose(e.reason || (open ? "the connection closed" : "could not connect"));
+  ws.onmessage = (m) => {
+    try {
+      onFrame(JSON.parse(String(m.data)) as RtFrame);
+    } catch {
+      // a frame that is not JSON is not ours
+    }
+  };
+  return {
+    send: (frame) => {
+      const text = JSON.stringify(frame);
+      if (open && ws.readyState === WebSocket.OPEN) ws.send(text);
+      else if (!open) queue.push(text);
+    },
+    close: () => ws.close(1000, "left"),
+  };
+}

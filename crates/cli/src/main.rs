@@ -1,5 +1,6 @@
 //! The `a2e` command-line binary: a thin adapter over a2e-db and a2e-host.
 
+mod audit_cmd;
 mod db_cmd;
 mod exit;
 mod keys;
@@ -34,6 +35,9 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Verify and export the audit trail kept by the audit plugin.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Create, inspect and maintain the encrypted database.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match &cli.command {
+        Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
         Command::Db(cmd) => db_cmd::run(&cli, cmd),
         Command::Plugin(cmd) => plugin_cmd::run(&cli, cmd),
         Command::Serve(args) => serve_cmd::serve(&cli, args),

@@ -112,7 +112,7 @@ pub(crate) fn run(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
 
 /// Opens the host on the data dir; mail goes to SMTP when `A2E_SMTP_URL` is set, else to the
 /// file outbox in the data dir.
-fn open_host(cli: &Cli) -> anyhow::Result<Host> {
+pub(crate) fn open_host(cli: &Cli) -> anyhow::Result<Host> {
     let dir = cli.data_dir()?;
     let db = open_db(cli, &dir)?;
     let mut config = HostConfig::new(&dir);

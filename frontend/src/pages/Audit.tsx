@@ -1,46 +1,105 @@
-import { useEffect, useState } from "react";
-import { call, subscribeEvents, type AuditEvent, type AuditQuery } from "../api";
+import { useEffect, useRef, useState } from "react";
+import { pluginCall, subscribeEvents } from "../api";
 import { Alert, Loading, message, when } from "../ui";
 
+/** One record of the audit plugin's hash-chained trail. */
+interface TrailRecord {
+  seq: number;
+  at: number;
+  kind: string;
+  plugin: string | null;
+  user: string | null;
+  data: unknown;
+  hash: string;
+}
+
+interface Verified {
+  ok: boolean;
+  done: boolean;
+  checked: number;
+  first: number;
+  last: number;
+  head: string;
+  broken: { seq: number; reason: string } | null;
+  next: { from: number; prev: string } | null;
+}
+
+interface Filter {
+  kind?: string;
+  plugin?: string;
+  user?: string;
+}
+
+const PAGE = 50;
+
+/** The audit trail kept by the audit plugin: its records, live, and a check of its hash chain. */
 export function Audit() {
-  const [filter, setFilter] = useState<AuditQuery>({});
-  const [events, setEvents] = useState<AuditEvent[]>([]);
+  const [filter, setFilter] = useState<Filter>({});
+  const [records, setRecords] = useState<TrailRecord[]>([]);
+  const [next, setNext] = useState<number | null>(null);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
-  const [more, setMore] = useState(false);
   const [live, setLive] = useState(false);
-  const PAGE = 50;
+  const [verified, setVerified] = useState<Verified | null>(null);
+  const [verifying, setVerifying] = useState(false);
+  const generation = useRef(0);
 
   const load = async (before?: number) => {
+    const mine = ++generation.current;
     setLoading(true);
     try {
-      const page = await call<AuditEvent[]>("audit_events", { ...filter, before_id: before, limit: PAGE });
-      setEvents((old) => (before ? [...old, ...page] : page));
-      setMore(page.length === PAGE);
+      const page = await pluginCall<{ records: TrailRecord[]; next: number | null }>("audit", "query", {
+        ...filter,
+        ...(before ? { before } : {}),
+        limit: PAGE,
+      });
+      if (mine !== generation.current) return; // a newer load is under way
+      setRecords((old) => (before ? [...old, ...page.records] : page.records));
+      setNext(page.next);
       setError(null);
     } catch (e) {
-      setError(message(e));
+      if (mine === generation.current) setError(message(e));
     } finally {
-      setLoading(false);
+      if (mine === generation.current) setLoading(false);
     }
   };
 
   useEffect(() => {
     load();
+    // The trail records each event a moment after it happens: reload shortly after one arrives.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = subscribeEvents(() => {
+      clearTimeout(timer);
+      timer = setTimeout(() => load(), 300);
+    }, setLive);
+    return () => {
+      clearTimeout(timer);
+      stop();
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filter]);
 
-  useEffect(
-    () =>
-      subscribeEvents(
-        (e) => {
-          const matches = (!filter.kind || e.kind === filter.kind) && (!filter.plugin || e.plugin === filter.plugin);
-          if (matches) setEvents((old) => (old.some((o) => o.id === e.id) ? old : [e, ...old]));
-        },
-        setLive,
-      ),
-    [filter],
-  );
+  const verify = async () => {
+    setVerifying(true);
+    setVerified(null);
+    try {
+      let input: Record<string, unknown> = {};
+      let checked = 0;
+      for (;;) {
+        const part = await pluginCall<Verified>("audit", "verify", input);
+        checked += part.checked;
+        if (part.done) {
+          setVerified({ ...part, checked });
+          break;
+        }
+        input = { from: part.next?.from, prev: part.next?.prev };
+      }
+    } catch (e) {
+      setError(message(e));
+    } finally {
+      setVerifying(false);
+    }
+  };
 
   return (
     <section>
@@ -48,31 +107,55 @@ export function Audit() {
       <p className="muted" role="status">
         Live events: {live ? <span className="badge ok">connected</span> : <span className="badge warn">not connected</span>}
       </p>
+      <div className="panel">
+        <h2>Integrity</h2>
+        <p className="muted">
+          Each record carries the hash of the one before it, so a changed or deleted record breaks the chain there.
+        </p>
+        <button type="button" onClick={verify} disabled={verifying}>
+          {verifying ? "Verifying…" : "Verify the trail"}
+        </button>
+        {verified && verified.ok && (
+          <Alert kind="ok">
+            Intact: {verified.checked} records ({verified.first} to {verified.last}). Head <code className="hash">{verified.head}</code>
+          </Alert>
+        )}
+        {verified && !verified.ok && (
+          <Alert kind="error">
+            Broken at record {verified.broken?.seq}: {verified.broken?.reason}
+          </Alert>
+        )}
+      </div>
       <form
         className="filters"
-        aria-label="Filter events"
+        aria-label="Filter records"
         onSubmit={(e) => {
           e.preventDefault();
           const d = new FormData(e.currentTarget);
-          setFilter({ kind: String(d.get("kind") || "") || undefined, plugin: String(d.get("plugin") || "") || undefined });
+          const value = (k: string) => String(d.get(k) || "").trim() || undefined;
+          setFilter({ kind: value("kind"), plugin: value("plugin"), user: value("user") });
         }}
       >
         <div className="field">
-          <label htmlFor="f-kind">Kind</label>
-          <input id="f-kind" name="kind" placeholder="login.failed" />
+          <label htmlFor="f-kind">Kind (or a prefix ending in ".")</label>
+          <input id="f-kind" name="kind" placeholder="auth." />
         </div>
         <div className="field">
-          <label htmlFor="f-plugin">Plugin</label>
-          <input id="f-plugin" name="plugin" placeholder="auth" />
+          <label htmlFor="f-plugin">Plugin ("host" for the host)</label>
+          <input id="f-plugin" name="plugin" placeholder="anticheat" />
+        </div>
+        <div className="field">
+          <label htmlFor="f-user">User</label>
+          <input id="f-user" name="user" placeholder="user uuid" />
         </div>
         <button type="submit">Filter</button>
       </form>
       <Alert kind="error">{error}</Alert>
-      {loading && events.length === 0 && <Loading what="events" />}
-      {!loading && events.length === 0 && <p className="muted">No events.</p>}
-      {events.length > 0 && (
+      {loading && records.length === 0 && <Loading what="records" />}
+      {!loading && records.length === 0 && !error && <p className="muted">No records.</p>}
+      {records.length > 0 && (
         <div className="table-wrap">
-          <table aria-label="Audit events">
+          <table aria-label="Audit records">
             <thead>
               <tr>
                 <th scope="col">#</th>
@@ -80,31 +163,33 @@ export function Audit() {
                 <th scope="col">Kind</th>
                 <th scope="col">Plugin</th>
                 <th scope="col">User</th>
-                <th scope="col">Client</th>
+                <th scope="col">Details</th>
               </tr>
             </thead>
             <tbody>
-              {events.map((e) => (
-                <tr key={e.id}>
-                  <td>{e.id}</td>
-                  <td>{when(e.at)}</td>
+              {records.map((r) => (
+                <tr key={r.seq}>
+                  <td>{r.seq}</td>
+                  <td>{when(r.at)}</td>
                   <td>
-                    <code>{e.kind}</code>
+                    <code>{r.kind}</code>
                   </td>
-                  <td>{e.plugin ?? "—"}</td>
+                  <td>{r.plugin ?? "host"}</td>
                   <td>
-                    <code className="hash">{e.user_uuid ?? "—"}</code>
+                    <code className="hash">{r.user ?? "—"}</code>
                   </td>
-                  <td>{e.client_addr ?? "—"}</td>
+                  <td>
+                    <code className="hash">{JSON.stringify(r.data)}</code>
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       )}
-      {more && (
-        <button type="button" disabled={loading} onClick={() => load(events[events.length - 1]?.id)}>
-          Older events
+      {next != null && (
+        <button type="button" disabled={loading} onClick={() => load(next)}>
+          Older records
         </button>
       )}
     </section>

@@ -294,7 +294,7 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
         }
         for setback in &check.setbacks {
             if let Some(client) = m.players.get(setback).and_then(|s| s.client.clone()) {
-                let notice = json!({ "notice": { "kind": "setback", "message": "the server set you back: that move was not possible" } });
+                let notice = json!({ "notice": { "kind": "setback", "message": "The server set you back: that move was not possible." } });
                 out = out.send_to(vec![client], &notice);
             }
         }
