@@ -606,6 +606,10 @@ pub struct KvList {
     /// Page.
     #[serde(default)]
     pub page: Page,
+    /// Only keys after this one: keyset paging, which stays fast on long lists where a large
+    /// offset does not (the offset then counts from this key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// One entry of `kv_list`.

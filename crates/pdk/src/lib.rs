@@ -324,7 +324,17 @@ pub mod kv {
 
     /// Lists keys with `prefix` as (key, value) pairs.
     pub fn list(prefix: &str, page: Page) -> Result<Vec<(String, Vec<u8>)>> {
-        let entries: Vec<KvEntry> = crate::call(crate::raw::kv_list, &KvList { prefix: prefix.into(), page })?;
+        list_request(&KvList { prefix: prefix.into(), page, after: None })
+    }
+
+    /// Lists up to `limit` keys with `prefix` that sort after `after`, in key order: keyset
+    /// paging, as fast on the millionth key as on the first.
+    pub fn list_after(prefix: &str, after: &str, limit: u32) -> Result<Vec<(String, Vec<u8>)>> {
+        list_request(&KvList { prefix: prefix.into(), page: Page { limit, offset: 0 }, after: Some(after.into()) })
+    }
+
+    fn list_request(req: &KvList) -> Result<Vec<(String, Vec<u8>)>> {
+        let entries: Vec<KvEntry> = crate::call(crate::raw::kv_list, req)?;
         entries
             .into_iter()
             .map(|e| B64.decode(e.value).map(|v| (e.key, v)).map_err(|err| error(codes::INTERNAL, err.to_string())))

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use a2e_pdk::abi::Page;
 use a2e_pdk::codes;
 use a2e_pdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -474,10 +473,13 @@ pub fn players(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let t = thresholds()?;
         let now = time::now()?;
         let mut rows = Vec::new();
-        let mut offset = 0;
+        let mut after = "player:".to_owned();
         loop {
-            let page = kv::list("player:", Page { limit: 1000, offset })?;
-            let n = page.len() as u32;
+            let page = kv::list_after("player:", &after, 1000)?;
+            let n = page.len();
+            if let Some((last, _)) = page.last() {
+                after = last.clone();
+            }
             for (key, bytes) in page {
                 let Ok(record) = serde_json::from_slice::<Record>(&bytes) else { continue };
                 let mut track = Track { score: record.score, score_at: record.score_at, ..Track::default() };
@@ -492,7 +494,6 @@ pub fn players(input: Vec<u8>) -> FnResult<Vec<u8>> {
             if n < 1000 {
                 break;
             }
-            offset += n;
         }
         rows.sort_by(|a, b| b["score"].as_f64().partial_cmp(&a["score"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
         Ok(rows)

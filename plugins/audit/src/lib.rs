@@ -11,7 +11,7 @@
 //! after a point *and* the head. `verify` prints the head hash; keep it somewhere else to
 //! detect that too.
 
-use a2e_pdk::abi::{EventDelivery, Page};
+use a2e_pdk::abi::EventDelivery;
 use a2e_pdk::codes;
 use a2e_pdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -113,19 +113,11 @@ pub fn record(input: Vec<u8>) -> FnResult<Vec<u8>> {
     })
 }
 
-/// Reads records `from..` in order, a page at a time. Records are contiguous from `h.first`,
-/// so the offset is known; an older record left behind by an interrupted prune is stepped over.
-fn page_from(h: &Head, from: u64, limit: u32) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut offset = from.saturating_sub(h.first);
-    for _ in 0..4 {
-        let page = kv::list("r:", Page { limit, offset: u32::try_from(offset).map_err(internal)? })?;
-        let first = page.first().and_then(|(k, _)| k.strip_prefix("r:")?.parse::<u64>().ok());
-        match first {
-            Some(seq) if seq < from => offset += from - seq,
-            _ => return Ok(page),
-        }
-    }
-    Err(internal("the trail's records are out of place"))
+/// Reads up to `limit` records from seq `from` on, in order (keyset paging on the key, so
+/// the millionth record is as quick to reach as the first).
+fn page_from(from: u64, limit: u32) -> Result<Vec<(String, Vec<u8>)>> {
+    let after = if from == 0 { "r:".to_owned() } else { key(from - 1) };
+    kv::list_after("r:", &after, limit)
 }
 
 /// Where a verification resumes.
@@ -169,7 +161,7 @@ pub fn verify(input: Vec<u8>) -> FnResult<Vec<u8>> {
                 break None;
             }
             let take = (max - checked).min(u64::from(PAGE)) as u32;
-            let page = page_from(&h, expect, take)?;
+            let page = page_from(expect, take)?;
             if page.is_empty() {
                 break None;
             }
@@ -270,7 +262,7 @@ pub fn query(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let mut scanned = 0u64;
         while upto > h.first && found.len() < limit && scanned < 200_000 {
             let from = upto.saturating_sub(u64::from(PAGE)).max(h.first);
-            let page = page_from(&h, from, (upto - from) as u32)?;
+            let page = page_from(from, (upto - from) as u32)?;
             scanned += upto - from;
             for (_, bytes) in page.into_iter().rev() {
                 let Ok(r) = serde_json::from_slice::<Record>(&bytes) else { continue };
@@ -309,7 +301,7 @@ pub fn export(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let mut count = 0u32;
         while count < limit && from <= h.seq {
             let take = PAGE.min(limit - count);
-            let page = page_from(&h, from, take)?;
+            let page = page_from(from, take)?;
             if page.is_empty() {
                 break;
             }
@@ -357,7 +349,7 @@ fn prune_older(days: Option<u32>) -> Result<Value> {
     let mut h = head()?;
     let mut pruned = 0u64;
     loop {
-        let page = page_from(&h, h.first, PAGE)?;
+        let page = page_from(h.first, PAGE)?;
         let mut old = Vec::new();
         for (k, bytes) in &page {
             let r: Record = serde_json::from_slice(bytes).map_err(|e| internal(format!("record {k}: {e}")))?;

@@ -40,9 +40,10 @@ pub(crate) fn publish(m: &Match) -> Result<()> {
 }
 
 fn all(prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut rows = Vec::new();
+    let mut rows: Vec<(String, Vec<u8>)> = Vec::new();
     loop {
-        let page = kv::list(prefix, Page { limit: 1000, offset: rows.len() as u32 })?;
+        let after = rows.last().map_or_else(|| prefix.to_owned(), |(k, _)| k.clone());
+        let page = kv::list_after(prefix, &after, 1000)?;
         let n = page.len();
         rows.extend(page);
         if n < 1000 {
@@ -125,7 +126,6 @@ fn create(req: NewMatch) -> Result<Listing> {
         // Three seconds of failing ticks (a game plugin being replaced, say) before the match closes.
         max_failures: tick_hz * 3,
         state,
-        ..RoomCreate::default()
     })?;
     publish(&m)?;
     Ok(listing(&m))
@@ -164,7 +164,8 @@ pub(crate) fn record_result(m: &Match, ended: &Value, now: i64) -> Result<Value>
         "match": m.id, "name": m.name, "scores": scores,
         "duration_ms": ended["duration_ms"], "ended_at": now,
     });
-    kv::set(&format!("result:{now:013}:{}", m.id), result.to_string())?;
+    // Keys sort newest first, so the latest results are the first page.
+    kv::set(&format!("result:{:019}:{}", i64::MAX - now, m.id), result.to_string())?;
     events::emit("game.match_ended", None, result.clone())?;
     Ok(result)
 }
@@ -183,10 +184,10 @@ pub fn results(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if !(1..=100).contains(&limit) {
             return Err(invalid(format!("limit must be 1 to 100, not {limit}")));
         }
-        let mut rows: Vec<Value> =
-            all("result:")?.into_iter().filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok()).collect();
-        rows.reverse();
-        rows.truncate(limit);
+        let rows: Vec<Value> = kv::list("result:", Page { limit: limit as u32, offset: 0 })?
+            .into_iter()
+            .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+            .collect();
         Ok(rows)
     })
 }

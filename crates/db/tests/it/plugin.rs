@@ -24,6 +24,14 @@ fn kv_prefix_listing_and_limits() {
     let keys: Vec<String> = db.kv_list("p", "user:", Page::default()).unwrap().into_iter().map(|e| e.key).collect();
     assert_eq!(keys, ["user:1", "user:10", "user:2"]);
     assert_eq!(db.kv_list("p", "", Page { limit: 2, offset: 0 }).unwrap().len(), 2);
+    // Keyset paging: keys after a key, within the prefix, the offset counted from there.
+    let after = |a: &str, limit: u32, offset: u32| -> Vec<String> {
+        db.kv_list_after("p", "user:", Some(a), Page { limit, offset }).unwrap().into_iter().map(|e| e.key).collect()
+    };
+    assert_eq!(after("user:1", 10, 0), ["user:10", "user:2"]);
+    assert_eq!(after("user:1", 1, 1), ["user:2"]);
+    assert_eq!(after("user:2", 10, 0), Vec::<String>::new());
+    assert_eq!(after("a", 10, 0), ["user:1", "user:10", "user:2"], "an `after` before the prefix starts at the prefix");
     db.kv_set("p", "user:1", b"replaced", T0 + 1).unwrap();
     assert_eq!(db.kv_get("p", "user:1").unwrap().unwrap().updated_at, T0 + 1);
     assert!(matches!(db.kv_set("p", "", b"x", T0), Err(Error::InvalidInput(_))));

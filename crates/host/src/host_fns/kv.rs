@@ -25,7 +25,7 @@ fn kv_delete(ctx: &CallCtx, req: abi::ByKey) -> Result<abi::Deleted, FnError> {
 
 fn kv_list(ctx: &CallCtx, req: abi::KvList) -> Result<Vec<abi::KvEntry>, FnError> {
     let page = a2e_db::Page { limit: req.page.limit, offset: req.page.offset };
-    let entries = ctx.state.db.kv_list(&ctx.plugin, &req.prefix, page)?;
+    let entries = ctx.state.db.kv_list_after(&ctx.plugin, &req.prefix, req.after.as_deref(), page)?;
     Ok(entries
         .into_iter()
         .map(|e| abi::KvEntry { key: e.key, value: B64.encode(e.value), updated_at: e.updated_at })
