@@ -211,7 +211,7 @@ try {
   await shot(page, "lobby");
   await page.getByText("Create a match").click();
   await page.getByLabel("Name (optional)").fill("E2E arena");
-  await page.getByLabel("Players (2 to 16)").fill("2");
+  await page.getByLabel("Players (2 to 32)").fill("2");
   await page.getByLabel("Length in seconds (10 to 1800)").fill("60");
   await page.getByRole("button", { name: "Create and join" }).click();
   await page.getByRole("heading", { name: "E2E arena", exact: true }).waitFor();

@@ -100,6 +100,23 @@ and the two cores, so CPU is the whole process. The ramp then opens fresh rooms 
 each until a tick is skipped.",
     },
     Bench {
+        section: "game",
+        title: "The game: bots against the game plugins",
+        package: "a2e-server",
+        bench: "game",
+        about: "Real WebSocket bot clients (tokio-tungstenite, in the bench process) play the arena \
+game against the full server with the bundled tick-manager, anticheat, game-logic and audit \
+plugins. Load: 10 matches x 16 honest bots at 20 Hz for 300 s (`A2E_GAME_BENCH_SECS`); honest \
+bots send an input every 50 ms covering the time since the last one and hold each back 0-200 ms \
+(in order, so they arrive in bursts). The tick time is tick-manager's whole tick as the host times \
+it, calls to anticheat and game-logic included. Detection: 2 matches of 10 cheating bots (2 each: \
+speed hack, teleport, input flood, a clock running twice as fast, replayed sequence numbers) and 6 \
+honest ones for 20 s; a cheater counts when an `anticheat.sanction` event names it within 10 s of \
+its first cheating input. Match size: one match of 16, 24 and 32 honest bots, 30 s each. Audit: \
+1 000 000 records in the audit plugin's format written straight into its key-value namespace \
+(`A2E_AUDIT_BENCH_RECORDS`), then `audit.verify` over all of them, 200 000 records per call.",
+    },
+    Bench {
         section: "soak",
         title: "Soak",
         package: "a2e-server",

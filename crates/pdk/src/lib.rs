@@ -478,26 +478,61 @@ pub mod rooms {
 /// Calls into other plugins (grant `call:<plugin>` per callee).
 pub mod plugins {
     use serde::de::DeserializeOwned;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
+    use serde_json::value::RawValue;
+
+    #[derive(Serialize)]
+    struct Call<'a, T: ?Sized> {
+        plugin: &'a str,
+        function: &'a str,
+        input: &'a T,
+    }
+
+    #[derive(Deserialize)]
+    struct Output {
+        output: Box<RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    struct CalleeEnvelope {
+        success: bool,
+        #[serde(default)]
+        data: Option<Box<RawValue>>,
+        #[serde(default)]
+        error: Option<crate::HostError>,
+    }
 
     /// Calls `function` of `plugin` with `input` as JSON and decodes its output. When the callee
     /// answers with an envelope, its `data` is decoded and its error becomes this call's error.
-    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+    ///
+    /// The JSON is passed through as text (no intermediate value tree), so a response type may
+    /// keep parts it only forwards as `Box<RawValue>`.
+    pub fn call<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
         plugin: &str,
         function: &str,
         input: &Req,
     ) -> crate::Result<Resp> {
-        let input =
-            serde_json::to_value(input).map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
-        let req = crate::abi::PluginCall { plugin: plugin.into(), function: function.into(), input, timeout_ms: None };
-        let out: crate::abi::PluginOutput = crate::call(crate::raw::plugin_call, &req)?;
-        let value = match serde_json::from_value::<crate::abi::Envelope<serde_json::Value>>(out.output.clone()) {
-            Ok(envelope) => envelope.into_result()?,
-            Err(_) => out.output,
-        };
-        serde_json::from_value(value).map_err(|e| {
+        let request = serde_json::to_vec(&Call { plugin, function, input })
+            .map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
+        // SAFETY: as in `crate::call`.
+        let answer = unsafe { crate::raw::plugin_call(request) }
+            .map_err(|e| crate::error(crate::codes::INTERNAL, e.to_string()))?;
+        let envelope: crate::abi::Envelope<Output> = serde_json::from_slice(&answer).map_err(|e| {
+            crate::error(crate::codes::INTERNAL, format!("host answered with an unexpected shape: {e}"))
+        })?;
+        let output = envelope.into_result()?.output;
+        let unexpected = |e: serde_json::Error| {
             crate::error(crate::codes::INTERNAL, format!("{plugin}.{function} answered an unexpected shape: {e}"))
-        })
+        };
+        match serde_json::from_str::<CalleeEnvelope>(output.get()) {
+            Ok(env) if env.success => {
+                serde_json::from_str(env.data.as_deref().map_or("null", RawValue::get)).map_err(unexpected)
+            }
+            Ok(env) => Err(env.error.unwrap_or_else(|| {
+                crate::error(crate::codes::CALL_FAILED, format!("{plugin}.{function} failed without saying why"))
+            })),
+            Err(_) => serde_json::from_str(output.get()).map_err(unexpected),
+        }
     }
 }
 

@@ -132,8 +132,8 @@ function Lobby({ notice, onJoin }: { notice: string | null; onJoin: (id: string,
             <input id="m-name" name="name" maxLength={40} />
           </div>
           <div className="field">
-            <label htmlFor="m-capacity">Players (2 to 16)</label>
-            <input id="m-capacity" name="capacity" type="number" min={2} max={16} defaultValue={8} required />
+            <label htmlFor="m-capacity">Players (2 to 32)</label>
+            <input id="m-capacity" name="capacity" type="number" min={2} max={32} defaultValue={8} required />
           </div>
           <div className="field">
             <label htmlFor="m-duration">Length in seconds (10 to 1800)</label>

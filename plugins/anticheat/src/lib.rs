@@ -5,7 +5,8 @@
 //!
 //! Checks on each input: the direction's length (speed hack), the time an input covers (no
 //! more than `max_input_ms`: teleport), the input clock (the time inputs cover may not run ahead
-//! of real time by more than `latency_ms`), token buckets per action kind (input flood, dash
+//! of real time by more than `latency_ms`, or by what a stalled connection may deliver late,
+//! `max_stall_ms`), token buckets per action kind (input flood, dash
 //! spam), sequence numbers (replayed or out of order) and the heartbeat (inputs echo a nonce the
 //! server sent within `heartbeat_ms`). A violation ignores the input (a movement violation also
 //! sets the player back) and adds its weight to the player's trust score, which halves every
@@ -27,6 +28,7 @@ use serde_json::{json, Value};
 #[serde(default)]
 struct Thresholds {
     latency_ms: f64,
+    max_stall_ms: f64,
     max_input_ms: f64,
     max_dir: f64,
     input_rate: f64,
@@ -46,10 +48,11 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             latency_ms: 400.0,
+            max_stall_ms: 3000.0,
             max_input_ms: 250.0,
             max_dir: 1.01,
             input_rate: 40.0,
-            input_burst: 40.0,
+            input_burst: 100.0,
             dash_rate: 1.0,
             dash_burst: 2.0,
             heartbeat_ms: 8000,
@@ -129,12 +132,15 @@ struct Track {
     dashes: Bucket,
     score: f64,
     score_at: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     violations: BTreeMap<String, u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     last_event: BTreeMap<String, i64>,
+    #[serde(default)]
     kicks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_kick_ms: Option<i64>,
+    #[serde(default)]
     kicked: bool,
 }
 
@@ -271,7 +277,7 @@ fn run_check(req: CheckRequest) -> Result<CheckResult> {
     }
     for track in state.players.values_mut() {
         let passed = (now - track.last_now).max(0) as f64;
-        track.bank_ms = (track.bank_ms + passed).min(t.latency_ms + 1000.0);
+        track.bank_ms = (track.bank_ms + passed).min(t.latency_ms + t.max_stall_ms);
         track.last_now = now;
         track.decay(now, t.half_life_s);
     }

@@ -30,7 +30,8 @@ pub fn step(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |req: StepRequest| {
         let mut state = req.state;
         let outcomes = sim::step(&mut state, req.dt_ms, &req.joins, &req.leaves, &req.inputs);
-        Ok(StepResult { state, outcomes })
+        let view = sim::view(&state);
+        Ok(StepResult { state, outcomes, view })
     })
 }
 
@@ -58,4 +59,6 @@ struct StepRequest {
 struct StepResult {
     state: State,
     outcomes: Vec<Outcome>,
+    /// What clients are shown, so callers need not read the state.
+    view: View,
 }

@@ -148,6 +148,61 @@ pub enum Outcome {
     Ended { scores: BTreeMap<String, i64>, duration_ms: u64 },
 }
 
+/// What clients see of a match: whole-unit positions, scores, flags (1: stunned, 2: dashing).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// Simulated time, ms.
+    pub time_ms: u64,
+    /// Time left, ms.
+    pub left_ms: u64,
+    /// Players in id order.
+    pub players: Vec<ViewPlayer>,
+    /// Coins: [id, x, y].
+    pub coins: Vec<[i64; 3]>,
+}
+
+/// One player in a [`View`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViewPlayer {
+    /// Short number.
+    pub n: u32,
+    /// Player id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Position, rounded.
+    pub x: i64,
+    /// Position, rounded.
+    pub y: i64,
+    /// Score.
+    pub score: i64,
+    /// 1: stunned, 2: dashing.
+    pub flags: u8,
+}
+
+/// The match as clients see it.
+pub fn view(state: &State) -> View {
+    let now = state.time_ms;
+    View {
+        time_ms: now,
+        left_ms: state.duration_ms.saturating_sub(now),
+        players: state
+            .players
+            .iter()
+            .map(|(id, p)| ViewPlayer {
+                n: p.n,
+                id: id.clone(),
+                name: p.name.clone(),
+                x: p.x.round() as i64,
+                y: p.y.round() as i64,
+                score: p.score,
+                flags: u8::from(p.stunned_until > now) | (u8::from(p.dash_left > 0.0) << 1),
+            })
+            .collect(),
+        coins: state.coins.iter().map(|c| [i64::from(c.id), c.x.round() as i64, c.y.round() as i64]).collect(),
+    }
+}
+
 /// The rules' numbers.
 pub fn rules() -> serde_json::Value {
     serde_json::json!({

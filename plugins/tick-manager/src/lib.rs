@@ -15,6 +15,7 @@ use a2e_pdk::abi::RoomKick;
 use a2e_pdk::codes;
 use a2e_pdk::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 mod lobby;
@@ -40,15 +41,19 @@ pub struct Match {
     tick_hz: u32,
     grace_ms: i64,
     nonce_every_ms: i64,
-    /// game-logic's state.
-    game: Value,
-    /// anticheat's state.
-    ac: Value,
+    /// game-logic's state, passed through unread.
+    game: Option<Box<RawValue>>,
+    /// anticheat's state, passed through unread.
+    #[serde(default)]
+    ac: Option<Box<RawValue>>,
+    /// Game time left, ms (from the last step).
+    #[serde(default)]
+    left_ms: i64,
     /// Connected clients: client id -> member.
     members: BTreeMap<String, Member>,
     /// Players by user id.
     players: BTreeMap<String, Slot>,
-    /// Players to add to / remove from the simulation on the next tick.
+    /// Players to add to the simulation on the next tick.
     joining: Vec<String>,
     /// Recent nonces (newest last).
     nonces: Vec<u64>,
@@ -78,6 +83,9 @@ struct Slot {
     away_since: Option<i64>,
     /// Removed by anticheat: may not come back to this match.
     removed: bool,
+    /// In the simulation.
+    #[serde(default)]
+    in_game: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,11 +141,8 @@ pub fn room_join(input: Vec<u8>) -> FnResult<Vec<u8>> {
                 client: old,
                 reason: "you joined from another window".into(),
             })?;
-        } else if slot.away_since.is_none() && !m.joining.contains(&user) {
-            let in_game = m.game["players"].get(&user).is_some();
-            if !in_game {
-                m.joining.push(user.clone());
-            }
+        } else if slot.away_since.is_none() && !slot.in_game && !m.joining.contains(&user) {
+            m.joining.push(user.clone());
         }
         slot.away_since = None;
         m.members.insert(j.client.client.clone(), Member { user, spectator: false });
@@ -157,10 +162,31 @@ struct RawInput<'a> {
     input: &'a Value,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Serialize)]
+struct CheckRequest<'a> {
+    state: &'a Option<Box<RawValue>>,
+    #[serde(rename = "match")]
+    match_id: &'a str,
+    now_ms: i64,
+    joins: &'a [Value],
+    leaves: &'a [String],
+    inputs: &'a [RawInput<'a>],
+    nonces: &'a [u64],
+}
+
+#[derive(Serialize)]
+struct StepRequest<'a> {
+    state: &'a Option<Box<RawValue>>,
+    dt_ms: u64,
+    joins: &'a [Value],
+    leaves: &'a [String],
+    inputs: &'a RawValue,
+}
+
+#[derive(Deserialize)]
 struct CheckResult {
-    state: Value,
-    accepted: Vec<Value>,
+    state: Box<RawValue>,
+    accepted: Box<RawValue>,
     acks: BTreeMap<String, u64>,
     setbacks: Vec<String>,
     kicks: Vec<KickOrder>,
@@ -174,8 +200,34 @@ struct KickOrder {
 
 #[derive(Deserialize)]
 struct StepResult {
-    state: Value,
+    state: Box<RawValue>,
     outcomes: Vec<Value>,
+    view: View,
+}
+
+/// What game-logic shows of a match (see its `view`).
+#[derive(Deserialize)]
+struct View {
+    left_ms: i64,
+    players: Vec<ViewPlayer>,
+    coins: Vec<[i64; 3]>,
+}
+
+#[derive(Deserialize)]
+struct ViewPlayer {
+    n: u32,
+    id: String,
+    name: String,
+    x: i64,
+    y: i64,
+    score: i64,
+    flags: i64,
+}
+
+impl ViewPlayer {
+    fn row(&self) -> [i64; 4] {
+        [self.x, self.y, self.score, self.flags]
+    }
 }
 
 /// One tick of a match.
@@ -218,6 +270,11 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
             .drain(..)
             .filter_map(|id| m.players.get(&id).map(|s| json!({ "id": id, "name": s.name })))
             .collect();
+        for join in &joins {
+            if let Some(slot) = join["id"].as_str().and_then(|id| m.players.get_mut(id)) {
+                slot.in_game = true;
+            }
+        }
         let grace = m.grace_ms;
         let gone: Vec<String> = m
             .players
@@ -245,10 +302,17 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let check: CheckResult = plugins::call(
             ANTICHEAT,
             "check",
-            &json!({ "state": m.ac, "match": m.id, "now_ms": now, "joins": joins, "leaves": gone,
-                     "inputs": raw, "nonces": m.nonces }),
+            &CheckRequest {
+                state: &m.ac,
+                match_id: &m.id,
+                now_ms: now,
+                joins: &joins,
+                leaves: &gone,
+                inputs: &raw,
+                nonces: &m.nonces,
+            },
         )?;
-        m.ac = check.state;
+        m.ac = Some(check.state);
         let mut leaves = gone.clone();
         for kick in &check.kicks {
             if let Some(slot) = m.players.get_mut(&kick.player) {
@@ -263,13 +327,13 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
         }
         let dt_ms = if m.last_tick == 0 { 0 } else { (t.tick - m.last_tick) * 1000 / u64::from(m.tick_hz.max(1)) };
         m.last_tick = t.tick;
-        let game = std::mem::take(&mut m.game);
         let step: StepResult = plugins::call(
             GAME,
             "step",
-            &json!({ "state": game, "dt_ms": dt_ms, "joins": joins, "leaves": leaves, "inputs": check.accepted }),
+            &StepRequest { state: &m.game, dt_ms, joins: &joins, leaves: &leaves, inputs: &check.accepted },
         )?;
-        m.game = step.state;
+        m.game = Some(step.state);
+        m.left_ms = step.view.left_ms;
 
         // Nonces for the heartbeat check.
         let mut nonce = None;
@@ -284,12 +348,12 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
             nonce = Some(n);
         }
 
-        let update = delta(&mut m, &check.acks, &check.setbacks, &step.outcomes, nonce);
+        let update = delta(&mut m, &step.view, &check.acks, &check.setbacks, &step.outcomes, nonce);
         if let Some(update) = update {
             out = out.broadcast(&json!({ "u": update }));
         }
         if !snapshot_for.is_empty() {
-            let snap = snapshot(&m);
+            let snap = snapshot(&m, &step.view);
             out = out.send_to(snapshot_for, &json!({ "snap": snap }));
         }
         for setback in &check.setbacks {
@@ -313,83 +377,47 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
     })
 }
 
-fn time_left(m: &Match) -> i64 {
-    let time = m.game["time_ms"].as_i64().unwrap_or(0);
-    let duration = m.game["duration_ms"].as_i64().unwrap_or(0);
-    (duration - time).max(0)
-}
-
-fn row(p: &Value, now: u64) -> [i64; 4] {
-    let stunned = p["stunned_until"].as_u64().unwrap_or(0) > now;
-    let dashing = p["dash_left"].as_f64().unwrap_or(0.0) > 0.0;
-    [
-        p["x"].as_f64().unwrap_or(0.0).round() as i64,
-        p["y"].as_f64().unwrap_or(0.0).round() as i64,
-        p["score"].as_i64().unwrap_or(0),
-        i64::from(stunned) | (i64::from(dashing) << 1),
-    ]
-}
-
-/// What changed since the last update, or nothing when nothing did. Positions are rounded to
-/// whole units; players are their short numbers.
+/// What changed since the last update, or nothing when nothing did. Players are their short
+/// numbers.
 fn delta(
     m: &mut Match,
+    view: &View,
     acks: &BTreeMap<String, u64>,
     setbacks: &[String],
     outcomes: &[Value],
     nonce: Option<u64>,
 ) -> Option<Value> {
-    let now = m.game["time_ms"].as_u64().unwrap_or(0);
-    let players = m.game["players"].as_object().cloned().unwrap_or_default();
+    let number = |id: &str| view.players.iter().find(|p| p.id == id).map(|p| p.n);
     let mut changed = Vec::new();
-    let mut present = Vec::new();
-    for p in players.values() {
-        let n = p["n"].as_u64().unwrap_or(0) as u32;
-        present.push(n);
-        let r = row(p, now);
-        // Setback players always get their position, so the client can snap back.
-        let forced = setbacks.iter().any(|id| players.get(id).is_some_and(|q| q["n"] == p["n"]));
-        if m.sent.get(&n) != Some(&r) || forced {
-            changed.push(json!([n, r[0], r[1], r[2], r[3]]));
-            m.sent.insert(n, r);
+    for p in &view.players {
+        let r = p.row();
+        // Players set back always get their position, so the client can snap back.
+        if m.sent.get(&p.n) != Some(&r) || setbacks.contains(&p.id) {
+            changed.push(json!([p.n, r[0], r[1], r[2], r[3]]));
+            m.sent.insert(p.n, r);
         }
     }
-    let removed: Vec<u32> = m.sent.keys().copied().filter(|n| !present.contains(n)).collect();
+    let removed: Vec<u32> = m.sent.keys().copied().filter(|n| !view.players.iter().any(|p| p.n == *n)).collect();
     for n in &removed {
         m.sent.remove(n);
         m.sent_acks.remove(n);
     }
     let mut ack_rows = Vec::new();
     for (id, seq) in acks {
-        let Some(n) = players.get(id).and_then(|p| p["n"].as_u64()) else { continue };
-        let n = n as u32;
+        let Some(n) = number(id) else { continue };
         if m.sent_acks.get(&n) != Some(seq) {
             ack_rows.push(json!([n, seq]));
             m.sent_acks.insert(n, *seq);
         }
     }
-    let coins: Vec<[i64; 3]> = m.game["coins"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| {
-                    [
-                        c["id"].as_i64().unwrap_or(0),
-                        c["x"].as_f64().unwrap_or(0.0).round() as i64,
-                        c["y"].as_f64().unwrap_or(0.0).round() as i64,
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let coins_changed = coins != m.sent_coins;
+    let coins_changed = view.coins != m.sent_coins;
     if coins_changed {
-        m.sent_coins = coins.clone();
+        m.sent_coins = view.coins.clone();
     }
     let fx: Vec<Value> = outcomes
         .iter()
         .filter_map(|o| {
-            let n = |key: &str| players.get(o[key].as_str().unwrap_or("")).map(|p| p["n"].clone());
+            let n = |key: &str| number(o[key].as_str().unwrap_or(""));
             match o["kind"].as_str()? {
                 "coin" => Some(json!(["coin", n("player")?])),
                 "tag" => Some(json!(["tag", n("by")?, n("victim")?])),
@@ -399,7 +427,8 @@ fn delta(
         })
         .collect();
     let joined = outcomes.iter().any(|o| matches!(o["kind"].as_str(), Some("joined" | "left")));
-    let second = now / 1000 != now.saturating_sub(50) / 1000;
+    let left = view.left_ms;
+    let second = left / 1000 != (left + 50) / 1000;
     if changed.is_empty()
         && removed.is_empty()
         && ack_rows.is_empty()
@@ -422,7 +451,7 @@ fn delta(
         u.insert("k".into(), json!(ack_rows));
     }
     if coins_changed {
-        u.insert("c".into(), json!(coins));
+        u.insert("c".into(), json!(view.coins));
     }
     if !fx.is_empty() {
         u.insert("fx".into(), json!(fx));
@@ -431,33 +460,27 @@ fn delta(
         u.insert("n".into(), json!(nonce));
     }
     if joined {
-        u.insert("names".into(), names(&players));
+        u.insert("names".into(), Value::Array(view.players.iter().map(|p| json!([p.n, p.name])).collect()));
     }
     if second || joined {
-        u.insert("left".into(), json!(time_left(m)));
+        u.insert("left".into(), json!(left));
     }
     Some(Value::Object(u))
 }
 
-fn names(players: &serde_json::Map<String, Value>) -> Value {
-    Value::Array(players.values().map(|p| json!([p["n"], p["name"]])).collect())
-}
-
 /// The whole match as a client needs it to start drawing.
-fn snapshot(m: &Match) -> Value {
-    let now = m.game["time_ms"].as_u64().unwrap_or(0);
-    let players = m.game["players"].as_object().cloned().unwrap_or_default();
-    let rows: Vec<Value> = players
+fn snapshot(m: &Match, view: &View) -> Value {
+    let rows: Vec<Value> = view
+        .players
         .iter()
-        .map(|(id, p)| {
-            let r = row(p, now);
-            json!({ "n": p["n"], "id": id, "name": p["name"], "x": r[0], "y": r[1], "score": r[2], "flags": r[3],
-                    "ack": m.sent_acks.get(&(p["n"].as_u64().unwrap_or(0) as u32)).copied().unwrap_or(0) })
+        .map(|p| {
+            json!({ "n": p.n, "id": p.id, "name": p.name, "x": p.x, "y": p.y, "score": p.score, "flags": p.flags,
+                    "ack": m.sent_acks.get(&p.n).copied().unwrap_or(0) })
         })
         .collect();
     json!({
         "match": m.id, "name": m.name, "status": m.status, "capacity": m.capacity, "tick_hz": m.tick_hz,
-        "players": rows, "coins": m.sent_coins, "left": time_left(m), "nonce": m.nonces.last(),
+        "players": rows, "coins": view.coins, "left": view.left_ms, "nonce": m.nonces.last(),
         "away": m.players.iter().filter(|(_, s)| s.away_since.is_some()).map(|(id, _)| id).collect::<Vec<_>>(),
     })
 }

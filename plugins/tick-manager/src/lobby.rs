@@ -5,7 +5,7 @@ use a2e_pdk::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{config_num, invalid, time_left, Match, GAME};
+use crate::{config_num, invalid, Match, GAME};
 
 /// A match as the lobby lists it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ fn listing(m: &Match) -> Listing {
         spectators: m.members.values().filter(|s| s.spectator).count() as u32,
         status: m.status.clone(),
         created_ms: m.created_ms,
-        time_left_ms: time_left(m),
+        time_left_ms: m.left_ms,
     }
 }
 
@@ -80,7 +80,7 @@ struct NewMatch {
     duration_s: Option<u64>,
 }
 
-/// Opens a match: `{name?, capacity? (2-16, default 8), duration_s? (10-1800, default 180)}`.
+/// Opens a match: `{name?, capacity? (2-32, default 8), duration_s? (10-1800, default 180)}`.
 #[plugin_fn]
 pub fn create_match(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |req: Option<NewMatch>| create(req.unwrap_or_default()))
@@ -88,8 +88,8 @@ pub fn create_match(input: Vec<u8>) -> FnResult<Vec<u8>> {
 
 fn create(req: NewMatch) -> Result<Listing> {
     let capacity = req.capacity.unwrap_or(8);
-    if !(2..=16).contains(&capacity) {
-        return Err(invalid(format!("capacity must be 2 to 16 players, not {capacity}")));
+    if !(2..=32).contains(&capacity) {
+        return Err(invalid(format!("capacity must be 2 to 32 players, not {capacity}")));
     }
     let duration_s = req.duration_s.unwrap_or(180);
     if !(10..=1800).contains(&duration_s) {
@@ -103,7 +103,8 @@ fn create(req: NewMatch) -> Result<Listing> {
     let id = format!("m-{}", bytes[..4].iter().map(|b| format!("{b:02x}")).collect::<String>());
     let seed = u64::from_le_bytes(bytes[4..12].try_into().unwrap_or([0; 8]));
     let name = if name.is_empty() { format!("Match {}", &id[2..6]) } else { name };
-    let game: Value = plugins::call(GAME, "new_match", &json!({ "seed": seed, "duration_ms": duration_s * 1000 }))?;
+    let game: Box<serde_json::value::RawValue> =
+        plugins::call(GAME, "new_match", &json!({ "seed": seed, "duration_ms": duration_s * 1000 }))?;
     let tick_hz = config_num("tick_hz", 20).clamp(1, 60) as u32;
     let m = Match {
         id: id.clone(),
@@ -114,7 +115,8 @@ fn create(req: NewMatch) -> Result<Listing> {
         tick_hz,
         grace_ms: config_num("grace_s", 15).min(600) as i64 * 1000,
         nonce_every_ms: config_num("nonce_every_ms", 2000).clamp(250, 60_000) as i64,
-        game,
+        game: Some(game),
+        left_ms: duration_s as i64 * 1000,
         ..Match::default()
     };
     let state = serde_json::to_value(&m).map_err(|e| error(a2e_pdk::codes::INTERNAL, e.to_string()))?;

@@ -148,6 +148,26 @@ impl Db {
         })
     }
 
+    /// Writes many of a plugin's keys in one transaction (all or none), as an import would.
+    pub fn kv_set_many(&self, plugin: &str, entries: &[(String, Vec<u8>)], now: i64) -> Result<()> {
+        for (key, value) in entries {
+            check_kv_key(key)?;
+            if value.len() > MAX_KV_VALUE {
+                return Err(Error::InvalidInput(format!("kv value of `{key}` exceeds {MAX_KV_VALUE} bytes")));
+            }
+        }
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO plugin_kv (plugin, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )?;
+            for (key, value) in entries {
+                stmt.execute(params![plugin, key, value, now])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Deletes a plugin's key; returns whether it existed.
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool> {
         check_kv_key(key)?;

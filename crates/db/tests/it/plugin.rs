@@ -36,7 +36,14 @@ fn kv_prefix_listing_and_limits() {
     assert_eq!(db.kv_get("p", "user:1").unwrap().unwrap().updated_at, T0 + 1);
     assert!(matches!(db.kv_set("p", "", b"x", T0), Err(Error::InvalidInput(_))));
     assert!(matches!(db.kv_set("p", "big", &vec![0; a2e_db::MAX_KV_VALUE + 1], T0), Err(Error::InvalidInput(_))));
-    assert_eq!(db.kv_clear("p").unwrap(), 5);
+    // Many keys at once, all or none.
+    let many: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("m:{i}"), vec![i as u8])).collect();
+    db.kv_set_many("p", &many, T0).unwrap();
+    let bad = vec![("m:9".to_owned(), vec![1]), (String::new(), vec![2])];
+    assert!(matches!(db.kv_set_many("p", &bad, T0), Err(Error::InvalidInput(_))));
+    assert!(db.kv_get("p", "m:9").unwrap().is_none(), "nothing of a refused batch is written");
+    assert_eq!(db.kv_list("p", "m:", Page::default()).unwrap().len(), 3);
+    assert_eq!(db.kv_clear("p").unwrap(), 8);
     assert_eq!(db.kv_list("q", "", Page::default()).unwrap().len(), 1);
 }
 

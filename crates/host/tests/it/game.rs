@@ -237,9 +237,16 @@ fn anticheat_accepts_an_honest_player_with_jitter_and_flags_each_kind_of_cheat()
     let at = flagged_at.expect("the fast clock is flagged");
     assert!(at <= 2_000, "flagged after {at} ms");
 
-    // Flood: 100 inputs in one tick.
+    // A connection that stalls for 2 s and then delivers its 40 inputs at once is not a flood.
+    let mut ac = Ac::new(&t, &["stalled"], T0);
+    let late: Vec<(&str, Value)> = (0..40).map(|_| ("stalled", ac.input([1.0, 0.0], 50.0))).collect();
+    let out = ac.check(T0 + 2_050, late);
+    assert!(out["violations"].as_object().unwrap().is_empty(), "{out}");
+    assert_eq!(out["accepted"].as_array().unwrap().len(), 40);
+
+    // Flood: 150 inputs in one tick.
     let mut ac = Ac::new(&t, &["flood"], T0);
-    let burst: Vec<(&str, Value)> = (0..100).map(|_| ("flood", ac.input([0.0, 0.0], 0.0))).collect();
+    let burst: Vec<(&str, Value)> = (0..150).map(|_| ("flood", ac.input([0.0, 0.0], 0.0))).collect();
     let out = ac.check(T0 + 50, burst);
     assert!(violations(&out, "flood").iter().any(|v| v == "flood"), "{out}");
 
