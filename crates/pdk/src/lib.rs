@@ -50,14 +50,33 @@ pub fn error(code: impl Into<String>, message: impl Into<String>) -> HostError {
 }
 
 mod raw {
-    use extism_pdk::*;
+    use extism_pdk::{Error, ManagedMemory, Memory, ToMemory};
 
     macro_rules! imports {
         ($($name:ident),* $(,)?) => {
-            #[host_fn]
-            extern "ExtismHost" {
-                $(pub fn $name(input: Vec<u8>) -> Vec<u8>;)*
+            mod import {
+                #[link(wasm_import_module = "extism:host/user")]
+                extern "C" {
+                    $(pub fn $name(input: u64) -> u64;)*
+                }
             }
+
+            $(
+                /// Calls the import: the request is copied into host memory (freed on return),
+                /// the answer copied out and its host memory freed at once, so a call that makes
+                /// many host calls (paging through a long list, say) does not hold every
+                /// answer until it returns.
+                pub unsafe fn $name(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+                    let request = ManagedMemory::from(ToMemory::to_memory(&&input)?);
+                    // SAFETY: the a2e host provides this import with this signature.
+                    let offset = unsafe { import::$name(request.offset()) };
+                    drop(request);
+                    let answer = Memory::from(offset);
+                    let bytes = answer.to_vec();
+                    answer.free();
+                    Ok(bytes)
+                }
+            )*
 
             /// The raw import called `name`, if a2e provides one.
             pub fn by_name(name: &str) -> Option<unsafe fn(Vec<u8>) -> Result<Vec<u8>, Error>> {

@@ -128,6 +128,7 @@ async fn bot(
     let mut queue: std::collections::VecDeque<(Instant, String)> = Default::default();
     let mut last_frame = String::new();
     let mut next_cheat = start + Duration::from_millis(500);
+    let mut dash_ready = start;
     let mut ticker = tokio::time::interval(Duration::from_millis(5));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while !stop.load(Ordering::Relaxed) {
@@ -183,7 +184,11 @@ async fn bot(
                         _ => {}
                     }
                     seq += 1;
-                    let dash = kind == Kind::Honest && rng.unit() < 0.01;
+                    // A dash now and then, never inside the 2 s cooldown (as the UI does).
+                    let dash = kind == Kind::Honest && now >= dash_ready && rng.unit() < 0.01;
+                    if dash {
+                        dash_ready = now + Duration::from_millis(2000);
+                    }
                     let frame = json!({ "type": "send", "plugin": PLUGIN, "room": room,
                         "data": { "input": { "seq": seq, "dir": d, "dt": dt, "dash": dash, "echo": nonce } } }).to_string();
                     if kind == Kind::Replay && now >= next_cheat && !last_frame.is_empty() {

@@ -185,15 +185,25 @@ impl Db {
     /// a seek on the primary key, however far into the list), in key order.
     pub fn kv_list_after(&self, plugin: &str, prefix: &str, after: Option<&str>, page: Page) -> Result<Vec<KvEntry>> {
         let (limit, offset) = (i64::from(page.limit.clamp(1, 1000)), i64::from(page.offset));
-        // Range scan on the primary key: max(prefix, after) <= key < prefix + U+10FFFF.
+        // Range scan on the primary key from one lower bound (SQLite seeks to one bound; a
+        // second would be a filter over every key from the prefix on): keys after `after` when
+        // it sorts at or past the prefix, else from the prefix, up to prefix + U+10FFFF.
         let upper = format!("{prefix}\u{10FFFF}");
-        let after = after.unwrap_or("");
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
+        let (sql, lower) = match after {
+            Some(after) if after >= prefix => (
                 "SELECT key, value, updated_at FROM plugin_kv
-                 WHERE plugin = ?1 AND key >= ?2 AND key < ?3 AND key > ?6 ORDER BY key LIMIT ?4 OFFSET ?5",
-            )?;
-            let rows = stmt.query_map(params![plugin, prefix, upper, limit, offset, after], |row| {
+                 WHERE plugin = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4 OFFSET ?5",
+                after,
+            ),
+            _ => (
+                "SELECT key, value, updated_at FROM plugin_kv
+                 WHERE plugin = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4 OFFSET ?5",
+                prefix,
+            ),
+        };
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![plugin, lower, upper, limit, offset], |row| {
                 Ok(KvEntry { key: row.get(0)?, value: row.get(1)?, updated_at: row.get(2)? })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
