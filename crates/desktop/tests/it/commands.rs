@@ -269,3 +269,55 @@ fn realtime_rooms_work_over_commands_and_window_events() {
     t.ok("logout", json!({}));
     assert_eq!(host.realtime().rooms_of("rooms")[0].clients, 0);
 }
+
+/// The Play page's path in the desktop app: the lobby through `execute_plugin`, a match over
+/// `rt_send` and `rt-frame` events, inputs that move the player, and the anticheat page's call.
+#[test]
+fn the_game_plays_over_commands_and_window_events() {
+    let t = app();
+    t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
+    let (tx, rx) = mpsc::channel::<Value>();
+    t.app.listen_any("rt-frame", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let next = |want: &dyn Fn(&Value) -> bool| loop {
+        let frame = rx.recv_timeout(Duration::from_secs(20)).expect("an rt-frame event");
+        if want(&frame) {
+            return frame;
+        }
+    };
+    let rules = t.ok("execute_plugin", json!({ "name": "game-logic", "function": "rules", "input": {} }));
+    assert_eq!(rules["width"], 960.0);
+    let created = t.ok(
+        "execute_plugin",
+        json!({ "name": "tick-manager", "function": "create_match", "input": { "name": "Desk", "capacity": 2, "duration_s": 60 } }),
+    );
+    let room = created["id"].as_str().unwrap().to_owned();
+    let bad = json!({ "name": "tick-manager", "function": "create_match", "input": { "capacity": 99 } });
+    t.fails("execute_plugin", bad, "INVALID_INPUT");
+    t.ok("rt_send", json!({ "frame": { "type": "join", "plugin": "tick-manager", "room": room, "ref": "join" } }));
+    assert_eq!(next(&|f| f["type"] == "joined")["ref"], "join");
+    let snap = next(&|f| f["data"]["snap"].is_object())["data"]["snap"].clone();
+    assert_eq!(snap["name"], "Desk");
+    let me = snap["players"][0].clone();
+    let x0 = me["x"].as_i64().unwrap();
+    let dir = if x0 > 480 { -1.0 } else { 1.0 };
+    // Six inputs of 50 ms sent at once: within what anticheat lets a new player claim ahead of
+    // real time (more would be a clock running fast).
+    for seq in 1..=6 {
+        let input = json!({ "seq": seq, "dir": [dir, 0.0], "dt": 50, "echo": snap["nonce"] });
+        t.ok(
+            "rt_send",
+            json!({ "frame": { "type": "send", "plugin": "tick-manager", "room": room, "data": { "input": input } } }),
+        );
+    }
+    let acked = next(&|f| f["data"]["u"]["k"].as_array().is_some_and(|k| k.iter().any(|r| r[1] == 6)));
+    let row = acked["data"]["u"]["p"].as_array().and_then(|p| p.first()).cloned();
+    let x = match row {
+        Some(row) => row[1].as_i64().unwrap(),
+        None => next(&|f| f["data"]["u"]["p"].is_array())["data"]["u"]["p"][0][1].as_i64().unwrap(),
+    };
+    assert!((x - x0) * dir as i64 > 30, "six inputs of 50 ms moved the player: {x0} -> {x}");
+    let players = t.ok("execute_plugin", json!({ "name": "anticheat", "function": "players", "input": {} }));
+    assert_eq!(players, json!([]), "nobody has broken a rule");
+}
