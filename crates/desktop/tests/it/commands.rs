@@ -61,7 +61,8 @@ fn every_command_succeeds_and_fails_as_the_http_api_does() {
     assert_eq!(t.ok("revoke_session", json!({ "id": other }))["current"], false);
 
     // Plugins.
-    assert_eq!(t.ok("plugins", json!({})).as_array().unwrap().len(), 1);
+    let bundled = a2e_server::bundled::sources().unwrap().len();
+    assert_eq!(t.ok("plugins", json!({})).as_array().unwrap().len(), bundled, "the bundled plugins");
     let wasm = template_wasm();
     t.fails("plugin_install", json!({ "file_name": "t.wasm" }), "INVALID_INPUT");
     t.fails("plugin_install", json!({ "wasm": [1, 2, 3], "file_name": "t.wasm" }), "INVALID_INPUT");

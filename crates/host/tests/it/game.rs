@@ -129,6 +129,72 @@ fn game_logic_cuts_bad_inputs_down_to_what_the_rules_allow() {
     assert_eq!(s["players"]["a"]["x"], 960.0 - 14.0);
 }
 
+#[test]
+fn game_logic_dashes_tags_and_ends_the_match_with_the_scores() {
+    let t = test_host();
+    install_package(&t, "game-logic");
+    let step = |state: &Value, dt: u64, inputs: Value| -> Value {
+        ok(call_json(&t, "game-logic", "step", json!({ "state": state, "dt_ms": dt, "inputs": inputs })))
+    };
+    let state = ok(call_json(&t, "game-logic", "new_match", json!({ "seed": 11, "duration_ms": 10_000 })));
+    let mut s = ok(call_json(
+        &t,
+        "game-logic",
+        "step",
+        json!({ "state": state, "dt_ms": 0, "joins": [{ "id": "a", "name": "A" }, { "id": "b", "name": "B" }] }),
+    ))["state"]
+        .clone();
+    let pos = |s: &Value, id: &str| (s["players"][id]["x"].as_f64().unwrap(), s["players"][id]["y"].as_f64().unwrap());
+    // A dash covers three times the ground for its 200 ms, then the cooldown holds.
+    let (x0, y0) = pos(&s, "a");
+    let dir = if x0 < 480.0 { 1.0 } else { -1.0 };
+    let out = step(&s, 50, json!([{ "player": "a", "dir": [dir, 0], "dt": 100, "dash": true }]));
+    assert!(out["outcomes"].as_array().unwrap().iter().any(|o| o["kind"] == "dash"), "{out}");
+    let (x1, _) = pos(&out["state"], "a");
+    if (y0 - 150.0).abs() > 60.0 && (y0 - 450.0).abs() > 60.0 && (y0 - 320.0).abs() > 60.0 {
+        assert!(((x1 - x0).abs() - 54.0).abs() < 1e-6, "100 ms of dash at 540 u/s: {x0} -> {x1}");
+    }
+    let again = step(&out["state"], 50, json!([{ "player": "a", "dir": [dir, 0], "dt": 50, "dash": true }]));
+    assert!(!again["outcomes"].as_array().unwrap().iter().any(|o| o["kind"] == "dash"), "the cooldown holds");
+
+    // a runs at b and dashes into it: +2 for a, b stunned (b had nothing to lose).
+    let mut tagged = None;
+    for _ in 0..400 {
+        let ((ax, ay), (bx, by)) = (pos(&s, "a"), pos(&s, "b"));
+        let (dx, dy) = (bx - ax, by - ay);
+        let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+        let dash = len < 60.0;
+        let out = step(&s, 50, json!([{ "player": "a", "dir": [dx / len, dy / len], "dt": 50, "dash": dash }]));
+        s = out["state"].clone();
+        if let Some(tag) = out["outcomes"].as_array().unwrap().iter().find(|o| o["kind"] == "tag") {
+            tagged = Some(tag.clone());
+            break;
+        }
+    }
+    let tag = tagged.expect("a reaches b and tags it");
+    assert_eq!((tag["by"].clone(), tag["victim"].clone()), (json!("a"), json!("b")));
+    assert!(s["players"]["a"]["score"].as_i64().unwrap() >= 2);
+    // A stunned player does not move.
+    let before = pos(&s, "b");
+    let out = step(&s, 50, json!([{ "player": "b", "dir": [1, 0], "dt": 50 }]));
+    assert_eq!(pos(&out["state"], "b"), before);
+    // Time runs out: the last step reports the scores, and later steps change nothing.
+    let mut end = s.clone();
+    let mut ended = None;
+    for _ in 0..400 {
+        let out = step(&end, 50, json!([]));
+        end = out["state"].clone();
+        if let Some(e) = out["outcomes"].as_array().unwrap().iter().find(|o| o["kind"] == "ended") {
+            ended = Some(e.clone());
+            break;
+        }
+    }
+    let ended = ended.expect("the match ends after its duration");
+    assert_eq!(ended["scores"]["a"], end["players"]["a"]["score"]);
+    assert_eq!(end["ended"], true);
+    assert_eq!(step(&end, 50, json!([{ "player": "a", "dir": [1, 0], "dt": 50 }]))["state"], end);
+}
+
 // ---------------------------------------------------------------- anticheat
 
 struct Ac<'a> {
