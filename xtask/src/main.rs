@@ -274,7 +274,12 @@ fn test() -> Result<()> {
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
     e2e::run(&root(), &target_dir())?;
     cargo(&["build", "--package", "a2e-desktop"])?;
-    desktop::smoke(&target_dir())?;
+    // WebKitGTK under Xvfb has, rarely, not painted the page within the app's 90 s; one more
+    // start tells that apart from a UI that does not come up (which fails both).
+    if let Err(first) = desktop::smoke(&target_dir()) {
+        println!("desktop smoke test: first attempt failed ({first:#}); running it once more");
+        desktop::smoke(&target_dir())?;
+    }
     println!("\nall checks passed");
     Ok(())
 }
