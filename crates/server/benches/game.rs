@@ -366,33 +366,34 @@ impl Phase {
     }
 }
 
-/// Earliest `anticheat.sanction` per user, Unix ms.
-fn sanctions(db: &Db) -> HashMap<String, i64> {
-    let mut first = HashMap::new();
+/// Per user with an `anticheat.sanction` event: the earliest one (Unix ms) and the violations
+/// behind them all.
+fn sanctions(db: &Db) -> HashMap<String, (i64, Vec<String>)> {
+    let mut seen: HashMap<String, (i64, Vec<String>)> = HashMap::new();
     let mut before = None;
     loop {
         let filter = AuditFilter { kind: Some("anticheat.sanction".into()), before_id: before, ..Default::default() };
         let page = db.list_audit_events(&filter, Page { limit: 1000, offset: 0 }).unwrap();
         for e in &page {
             if let Some(user) = &e.user_uuid {
-                let at = first.entry(user.clone()).or_insert(e.at);
-                *at = (*at).min(e.at);
+                let entry = seen.entry(user.clone()).or_insert((e.at, Vec::new()));
+                entry.0 = entry.0.min(e.at);
+                entry.1.push(e.data["violation"].as_str().unwrap_or("?").to_owned());
             }
         }
         match page.last() {
             Some(last) if page.len() == 1000 => before = Some(last.id),
-            _ => return first,
+            _ => return seen,
         }
     }
 }
 
-/// The violations behind sanctions of honest bots, for the report (empty when there were none).
-fn honest_violations(db: &Db, honest: &[&String]) -> String {
-    let filter = AuditFilter { kind: Some("anticheat.sanction".into()), ..Default::default() };
-    let mut kinds: HashMap<String, usize> = HashMap::new();
-    for e in db.list_audit_events(&filter, Page { limit: 1000, offset: 0 }).unwrap() {
-        if e.user_uuid.as_ref().is_some_and(|u| honest.contains(&u)) {
-            *kinds.entry(e.data["violation"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+/// The violations behind sanctions of `users`, for the report (empty when there were none).
+fn violations_of(sanctioned: &HashMap<String, (i64, Vec<String>)>, users: &[&String]) -> String {
+    let mut kinds: HashMap<&str, usize> = HashMap::new();
+    for user in users {
+        for kind in sanctioned.get(*user).map(|s| s.1.as_slice()).unwrap_or_default() {
+            *kinds.entry(kind).or_default() += 1;
         }
     }
     if kinds.is_empty() {
@@ -478,7 +479,7 @@ fn main() {
             let entry = per_kind.entry(kind.name()).or_default();
             entry.0 += 1;
             let first = stats.first_cheat_ms.load(Ordering::Relaxed) as i64;
-            if let Some(at) = sanctioned.get(uuid) {
+            if let Some((at, _)) = sanctioned.get(uuid) {
                 let after = at - first;
                 entry.2.push(after);
                 if first > 0 && after <= 10_000 {
@@ -499,7 +500,7 @@ fn main() {
         let honest_sanctioned = honest_total.iter().filter(|u| sanctioned.contains_key(**u)).count();
         let long_honest = load.len();
         let long_sanctioned = load.iter().filter(|b| sanctioned.contains_key(&b.1)).count();
-        let honest_kinds = honest_violations(host.db(), &honest_total);
+        let honest_kinds = violations_of(&sanctioned, &honest_total);
         println!("honest: {honest_sanctioned} of {} honest bots sanctioned ({long_sanctioned} of the {long_honest} that played {secs} s){honest_kinds}", honest_total.len());
 
         // 3. Match size ramp.

@@ -217,6 +217,21 @@ fn command_tables_agree() {
     assert_eq!(ui, sorted, "api.ts and the desktop commands differ");
 }
 
+/// Collects the window's `rt-frame` events; the answer waits (up to 20 s) for the next frame
+/// that satisfies `want`, skipping the others.
+fn rt_frames<R: tauri::Runtime>(app: &tauri::App<R>) -> impl Fn(&dyn Fn(&Value) -> bool) -> Value {
+    let (tx, rx) = mpsc::channel::<Value>();
+    app.listen_any("rt-frame", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    move |want| loop {
+        let frame = rx.recv_timeout(Duration::from_secs(20)).expect("an rt-frame event");
+        if want(&frame) {
+            return frame;
+        }
+    }
+}
+
 /// Rooms work over the `rt_send` command and `rt-frame` events, with the protocol of `/api/rt`.
 #[test]
 fn realtime_rooms_work_over_commands_and_window_events() {
@@ -234,16 +249,7 @@ fn realtime_rooms_work_over_commands_and_window_events() {
     host.install_source(source, &a2e_host::InstallOptions { grant_requested: true, replace: false }).unwrap();
     host.call("rooms", "open", br#"{"room":"lobby"}"#, &Default::default()).unwrap();
 
-    let (tx, rx) = mpsc::channel::<Value>();
-    t.app.listen_any("rt-frame", move |event| {
-        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
-    });
-    let next = |want: &dyn Fn(&Value) -> bool| loop {
-        let frame = rx.recv_timeout(Duration::from_secs(20)).expect("an rt-frame event");
-        if want(&frame) {
-            return frame;
-        }
-    };
+    let next = rt_frames(&t.app);
     t.fails("rt_send", json!({ "frame": "join" }), "INVALID_INPUT");
     // Anonymous: the rooms plugin does not allow it.
     assert_eq!(
@@ -277,16 +283,7 @@ fn realtime_rooms_work_over_commands_and_window_events() {
 fn the_game_plays_over_commands_and_window_events() {
     let t = app();
     t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
-    let (tx, rx) = mpsc::channel::<Value>();
-    t.app.listen_any("rt-frame", move |event| {
-        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
-    });
-    let next = |want: &dyn Fn(&Value) -> bool| loop {
-        let frame = rx.recv_timeout(Duration::from_secs(20)).expect("an rt-frame event");
-        if want(&frame) {
-            return frame;
-        }
-    };
+    let next = rt_frames(&t.app);
     let rules = t.ok("execute_plugin", json!({ "name": "game-logic", "function": "rules", "input": {} }));
     assert_eq!(rules["width"], 960.0);
     let created = t.ok(
