@@ -333,6 +333,31 @@ pub const HOST_FUNCTIONS: &[HostFunction] = &[
         &["NOT_FOUND", "UNAVAILABLE", "CONFLICT", "CALL_FAILED"],
         "Call an export of another plugin under its own grants and limits (CONFLICT: a call cycle or depth over 4).",
     ),
+    f(
+        "http_request",
+        Http,
+        "HttpRequest",
+        "HttpResponse",
+        &["TIMEOUT", "TOO_LARGE", "UNAVAILABLE"],
+        "Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response.",
+    ),
+    f(
+        "http_open",
+        Http,
+        "HttpRequest",
+        "HttpStream",
+        &["TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"],
+        "Send an HTTP(S) request and return the response head; read the body with http_read.",
+    ),
+    f(
+        "http_read",
+        Http,
+        "HttpRead",
+        "HttpChunk",
+        &["NOT_FOUND", "CONFLICT", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"],
+        "Read what arrived of a stream's body, waiting up to wait_ms for more.",
+    ),
+    f("http_close", Http, "HttpClose", "Deleted", NONE, "Close a stream; the connection is dropped."),
 ];
 
 /// Looks a host function up by name.

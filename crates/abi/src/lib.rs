@@ -14,10 +14,15 @@
 //! ```
 
 pub mod functions;
+mod http;
 pub mod realtime;
 pub mod types;
 
 pub use functions::{HostFunction, HOST_FUNCTIONS};
+pub use http::{
+    canonical_ip, is_public_ip, HostPattern, HttpChunk, HttpClose, HttpRead, HttpRequest, HttpResponse, HttpStream,
+    OriginPattern,
+};
 pub use realtime::*;
 pub use types::*;
 
@@ -51,6 +56,10 @@ pub mod codes {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// A plugin called through `plugin_call` failed (trap, timeout, limit); the message says how.
     pub const CALL_FAILED: &str = "CALL_FAILED";
+    /// An operation ran out of time (an outbound HTTP request, for example).
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// A request or response is larger than allowed.
+    pub const TOO_LARGE: &str = "TOO_LARGE";
     /// The host failed; details are in the host's log.
     pub const INTERNAL: &str = "INTERNAL";
 }
@@ -156,11 +165,14 @@ pub enum Grant {
     /// Calling other plugins. Held as `call:<plugin>`, one grant per callee (see [`GrantSpec`]).
     #[serde(rename = "call:<plugin>")]
     Call,
+    /// Outbound HTTP(S). Held as `http:<origin pattern>`, one grant per pattern (see [`GrantSpec`]).
+    #[serde(rename = "http:<origin>")]
+    Http,
 }
 
 impl Grant {
     /// Every grant, in a stable order.
-    pub const ALL: [Grant; 16] = [
+    pub const ALL: [Grant; 17] = [
         Grant::DbUsers,
         Grant::DbSessions,
         Grant::DbTokens,
@@ -177,6 +189,7 @@ impl Grant {
         Grant::Email,
         Grant::Rooms,
         Grant::Call,
+        Grant::Http,
     ];
 
     /// The grant's name as written in plugin.json.
@@ -198,12 +211,13 @@ impl Grant {
             Grant::Email => "email",
             Grant::Rooms => "rooms",
             Grant::Call => "call:<plugin>",
+            Grant::Http => "http:<origin>",
         }
     }
 
     /// Whether the grant is held per target (`call:<plugin>`) rather than by its plain name.
     pub fn is_scoped(self) -> bool {
-        matches!(self, Grant::Call)
+        matches!(self, Grant::Call | Grant::Http)
     }
 
     /// Parses a plain grant name; `None` for an unknown one and for scoped grants (parse those
@@ -231,6 +245,7 @@ impl Grant {
             Grant::Email => "send email",
             Grant::Rooms => "run realtime rooms and send to the clients in them",
             Grant::Call => "call the named plugin's functions",
+            Grant::Http => "make HTTP requests to the named origins",
         }
     }
 }
@@ -238,7 +253,9 @@ impl Grant {
 /// One grant as stored and shown: a plain capability (`kv`), a call grant naming its callee
 /// (`call:auth`), or an event subscription naming the kinds it may receive (`subscribe:auth.`,
 /// `subscribe:game.match_ended`, `subscribe:*`). A pattern ending in `.` covers every kind that
-/// starts with it; `*` covers every kind.
+/// starts with it; `*` covers every kind. An HTTP grant names the origins a plugin may reach
+/// (`http:https://api.example.com`, `http:https://*.example.com:8443`, `http:http://127.0.0.1:11434`);
+/// see [`OriginPattern`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GrantSpec {
     /// A plain capability.
@@ -247,6 +264,8 @@ pub enum GrantSpec {
     Call(String),
     /// May receive events whose kind the pattern covers.
     Subscribe(String),
+    /// May make HTTP requests to the origins the pattern covers.
+    Http(OriginPattern),
 }
 
 impl GrantSpec {
@@ -268,9 +287,15 @@ impl GrantSpec {
             }
             return Ok(GrantSpec::Subscribe(pattern.to_owned()));
         }
+        if let Some(pattern) = text.strip_prefix("http:") {
+            return OriginPattern::parse(pattern).map(GrantSpec::Http).map_err(|e| format!("`{text}`: {e}"));
+        }
         Grant::parse(text).map(GrantSpec::Fixed).ok_or_else(|| {
             let known: Vec<&str> = Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
-            format!("unknown grant `{text}` (known: {}, call:<plugin>, subscribe:<kinds>)", known.join(", "))
+            format!(
+                "unknown grant `{text}` (known: {}, call:<plugin>, subscribe:<kinds>, http:<scheme>://<host>[:<port>])",
+                known.join(", ")
+            )
         })
     }
 
@@ -280,6 +305,7 @@ impl GrantSpec {
             GrantSpec::Fixed(grant) => grant.as_str().to_owned(),
             GrantSpec::Call(callee) => format!("call:{callee}"),
             GrantSpec::Subscribe(pattern) => format!("subscribe:{pattern}"),
+            GrantSpec::Http(pattern) => format!("http:{pattern}"),
         }
     }
 
@@ -293,6 +319,7 @@ impl GrantSpec {
                 format!("receive events whose kind starts with `{pattern}`")
             }
             GrantSpec::Subscribe(pattern) => format!("receive `{pattern}` events"),
+            GrantSpec::Http(pattern) => pattern.describe(),
         }
     }
 }

@@ -197,6 +197,7 @@ impl Host {
             signing_key: Zeroizing::new(signing_key),
             grants: crate::state::GrantCache::default(),
             rt: Realtime::new(config.room_limits),
+            http: Default::default(),
         });
         (host_fns::DUMMY_HASH_WARMUP)();
         let host = Host {
@@ -609,6 +610,7 @@ impl Host {
         crate::manifest::check_name(name)?;
         let removed = self.write_plugins().remove(name);
         self.inner.state.rt.close_plugin_rooms(name, "the plugin was removed");
+        self.inner.state.http.close_all(name);
         self.reconcile(name);
         let dir = self.inner.plugins_dir.join(name);
         if removed.is_none() && !dir.exists() {
@@ -641,6 +643,7 @@ impl Host {
         self.write_plugins().insert(name.to_owned(), Arc::new(loaded));
         if !enabled {
             self.inner.state.rt.close_plugin_rooms(name, "the plugin was disabled");
+            self.inner.state.http.close_all(name);
         }
         self.reconcile(name);
         self.info(name)
@@ -690,7 +693,12 @@ impl Host {
     /// Revokes one grant; returns whether it was held. Takes effect on the next call.
     pub fn revoke(&self, name: &str, grant: impl Into<GrantSpec>) -> Result<bool> {
         self.get(name)?;
-        Ok(self.db().revoke(name, &grant.into().as_string())?)
+        let grant = grant.into();
+        let revoked = self.db().revoke(name, &grant.as_string())?;
+        if matches!(grant, GrantSpec::Http(_)) {
+            self.inner.state.http.close_all(name);
+        }
+        Ok(revoked)
     }
 }
 

@@ -33,6 +33,8 @@ pub struct HostState {
     pub(crate) grants: GrantCache,
     /// Rooms, clients, schedules and event subscriptions.
     pub rt: crate::rt::Realtime,
+    /// Open outbound HTTP streams.
+    pub http: crate::host_fns::HttpStreams,
 }
 
 impl HostState {

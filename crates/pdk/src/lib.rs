@@ -38,8 +38,8 @@ pub type Result<T, E = HostError> = std::result::Result<T, E>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        config, context, crypto, db, email, error, events, handle, info, kv, log, plugins, random, ratelimit, room,
-        rooms, time, token, warn, HostError, Result,
+        config, context, crypto, db, email, error, events, handle, http, info, kv, log, plugins, random, ratelimit,
+        room, rooms, time, token, warn, HostError, Result,
     };
     pub use extism_pdk::{plugin_fn, FnResult};
 }
@@ -165,6 +165,10 @@ mod raw {
         room_send,
         room_kick,
         plugin_call,
+        http_request,
+        http_open,
+        http_read,
+        http_close,
     );
 }
 
@@ -491,6 +495,65 @@ pub mod rooms {
         let data = serde_json::to_value(data).map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
         let count: Count = crate::call(crate::raw::room_send, &RoomSend { room: room.into(), to, data })?;
         Ok(count.count)
+    }
+}
+
+/// Outbound HTTP(S) to the origins the plugin's `http:` grants cover.
+///
+/// ```ignore
+/// let resp = http::request(&HttpRequest::get("https://api.example.com/v1/models"))?;
+/// let mut stream = http::Stream::open(&HttpRequest::post_json(url, &body))?;
+/// while let Some(text) = stream.next(250)? { /* forward text */ }
+/// ```
+pub mod http {
+    use crate::abi::*;
+
+    host!(/// Sends a request and reads the whole response (redirects followed, each checked).
+        http_request => fn request(HttpRequest) -> HttpResponse);
+    host!(/// Sends a request and answers the response head; read the body with `read`.
+        http_open => fn open(HttpRequest) -> HttpStream);
+    host!(/// Reads what arrived of a stream's body, waiting up to `wait_ms` when nothing did.
+        http_read => fn read(HttpRead) -> HttpChunk);
+    host!(/// Closes a stream and drops its connection.
+        http_close => fn close(HttpClose) -> Deleted);
+
+    /// An open response body, closed when dropped.
+    #[derive(Debug)]
+    pub struct Stream {
+        /// The response head.
+        pub head: HttpStream,
+        done: bool,
+    }
+
+    impl Stream {
+        /// Sends `req` and keeps its body open.
+        pub fn open(req: &HttpRequest) -> crate::Result<Stream> {
+            Ok(Stream { head: open(req)?, done: false })
+        }
+
+        /// The next piece of the body: `Some(text)` (possibly empty when nothing arrived within
+        /// `wait_ms`), `None` once the body ended.
+        pub fn next(&mut self, wait_ms: u32) -> crate::Result<Option<String>> {
+            if self.done {
+                return Ok(None);
+            }
+            let chunk = read(&HttpRead { id: self.head.id.clone(), max_bytes: 0, wait_ms })?;
+            self.done = chunk.done;
+            Ok(if chunk.done && chunk.data.is_empty() { None } else { Some(chunk.data) })
+        }
+
+        /// Whether the body ended.
+        pub fn is_done(&self) -> bool {
+            self.done
+        }
+    }
+
+    impl Drop for Stream {
+        fn drop(&mut self) {
+            if !self.done {
+                let _ = close(&HttpClose { id: self.head.id.clone() });
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod call;
 mod crypto;
 mod db;
 mod events;
+mod http;
 mod kv;
 mod misc;
 mod rooms;
@@ -22,6 +23,7 @@ use crate::error::FnError;
 use crate::state::HostState;
 
 pub(crate) use crypto::DUMMY_HASH_WARMUP;
+pub use http::{Streams as HttpStreams, MAX_STREAMS_PER_PLUGIN};
 
 /// Largest request a host function accepts, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
@@ -32,6 +34,7 @@ pub struct GrantSet {
     bits: u32,
     callees: Vec<String>,
     subscriptions: Vec<String>,
+    origins: Vec<a2e_abi::OriginPattern>,
 }
 
 impl GrantSet {
@@ -46,6 +49,10 @@ impl GrantSet {
                     set.callees.push(callee);
                 }
                 GrantSpec::Subscribe(pattern) => set.subscriptions.push(pattern),
+                GrantSpec::Http(pattern) => {
+                    set.bits |= 1 << Grant::Http as u32;
+                    set.origins.push(pattern);
+                }
             }
         }
         set
@@ -59,6 +66,11 @@ impl GrantSet {
     /// Whether `call:<plugin>` is held.
     pub fn may_call(&self, plugin: &str) -> bool {
         self.callees.iter().any(|c| c == plugin)
+    }
+
+    /// The origins the `http:` grants cover.
+    pub fn origins(&self) -> &[a2e_abi::OriginPattern] {
+        &self.origins
     }
 
     /// Whether a `subscribe:` grant covers events of `kind`.
@@ -121,6 +133,7 @@ fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend(token::handlers());
     all.extend(rooms::handlers());
     all.extend(call::handlers());
+    all.extend(http::handlers());
     all
 }
 

@@ -9,7 +9,8 @@ fn every_host_function_works_end_to_end() {
     install_fixture(&t, "fx", &all_grants(), json!({ "config": { "version": "7" } }));
     install_fixture(&t, "fx-callee", &[], json!({}));
     let mut events = t.host.subscribe(16);
-    let log = call_json(&t, "fx", "everything", json!({ "callee": "fx-callee" }));
+    let server = crate::http::TestServer::start();
+    let log = call_json(&t, "fx", "everything", json!({ "callee": "fx-callee", "http_url": server.url("/hello") }));
     let steps = log.as_array().unwrap();
     let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != true).collect();
     assert!(failed.is_empty(), "failed steps: {failed:#?}");
@@ -97,6 +98,10 @@ fn malformed_requests_are_invalid_input_for_every_host_function() {
         ("crypto_hash_password", json!({ "password": "x".repeat(2000) })),
         ("db_list_chat_sessions", json!({ "limit": 0 })),
         ("event_emit", json!({ "kind": "k", "data": [1] })),
+        ("http_request", json!({ "url": "ftp://127.0.0.1/" })),
+        ("http_request", json!({ "url": "http://127.0.0.1:1/", "method": "CONNECT" })),
+        ("http_open", json!({ "url": "http://127.0.0.1:1/", "headers": { "connection": "close" } })),
+        ("http_read", json!({ "id": "x", "wait_ms": 100_000 })),
     ] {
         let env = host_fn(&t, "fx", function, request.clone());
         assert_eq!(env["error"]["code"], "INVALID_INPUT", "{function} {request}: {env}");

@@ -8,6 +8,7 @@ mod compat; // standard Extism plugins run unchanged
 mod faults; // traps, panics, timeouts, memory and output limits; isolation under load
 mod functions; // every host function end to end, grant matrix, malformed requests
 mod game; // the game's plugins: game-logic, anticheat, tick-manager, audit
+mod http; // outbound HTTP: grants, address checks, redirects, limits, streams, against a real server
 mod install; // manifest validation, install/replace/remove/enable, hot replace under load
 mod realtime; // rooms, ticks, faults in room calls, events between plugins, calls between plugins, schedules
 mod smtp; // the SMTP mailer against a real SMTP server
@@ -123,6 +124,7 @@ pub fn install_fixture(t: &TestHost, name: &str, grants: &[&str], extra: Value) 
 pub fn all_grants() -> Vec<&'static str> {
     let mut all: Vec<&str> = a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
     all.push("call:fx-callee");
+    all.push("http:http://127.0.0.1:*");
     all
 }
 
@@ -130,6 +132,7 @@ pub fn all_grants() -> Vec<&'static str> {
 pub fn held_spec(grant: a2e_abi::Grant) -> a2e_abi::GrantSpec {
     match grant {
         a2e_abi::Grant::Call => a2e_abi::GrantSpec::Call("fx-callee".into()),
+        a2e_abi::Grant::Http => a2e_abi::GrantSpec::parse("http:http://127.0.0.1:*").unwrap(),
         plain => plain.into(),
     }
 }
