@@ -374,6 +374,12 @@ pub struct Agent {
     pub created_at: i64,
     /// Last update time.
     pub updated_at: i64,
+    /// The user it belongs to; absent for an agent shared with everyone.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Model settings as a JSON object (its owner defines the fields).
+    #[serde(default)]
+    pub options: String,
 }
 
 /// Request of `db_create_agent` and `db_update_agent`.
@@ -394,6 +400,12 @@ pub struct AgentInput {
     /// Active flag (default true).
     #[serde(default)]
     pub is_active: Option<bool>,
+    /// The user it belongs to; absent for a shared agent.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Model settings as a JSON object (default `{}`).
+    #[serde(default)]
+    pub options: Option<String>,
 }
 
 /// Request of `db_list_agents`.
@@ -405,6 +417,9 @@ pub struct ListAgents {
     /// Page.
     #[serde(default)]
     pub page: Page,
+    /// Only this user's agents and the shared ones.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
 }
 
 /// A chat session.
@@ -422,6 +437,9 @@ pub struct ChatSession {
     pub created_at: i64,
     /// Last update time.
     pub updated_at: i64,
+    /// The user it belongs to, if any.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
 }
 
 /// Request of `db_create_chat_session`.
@@ -437,6 +455,9 @@ pub struct CreateChatSession {
     /// Agent (must exist).
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// The user it belongs to, if any.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
 }
 
 /// Request of `db_update_chat_session_title`.
@@ -463,6 +484,13 @@ pub struct ChatMessage {
     pub model_name: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// The message it follows; absent for the first of a session. Messages with the same parent
+    /// are the branches of a conversation.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// "done", "streaming" (still being written), "stopped" or "failed".
+    #[serde(default)]
+    pub status: String,
 }
 
 /// Request of `db_add_chat_message`.
@@ -479,6 +507,12 @@ pub struct AddChatMessage {
     /// Model.
     #[serde(default)]
     pub model_name: Option<String>,
+    /// The message it follows (in the same session).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// "done" (default), "streaming", "stopped" or "failed".
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// Request of `db_list_chat_messages`.
@@ -487,6 +521,49 @@ pub struct ListChatMessages {
     /// Session.
     pub session_id: String,
     /// Page.
+    #[serde(default)]
+    pub page: Page,
+}
+/// Request of `db_list_chat_sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListChatSessions {
+    /// Only this user's sessions.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Rows to return, 1 to 1000.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: u32,
+}
+
+impl Default for ListChatSessions {
+    fn default() -> Self {
+        ListChatSessions { user_uuid: None, limit: default_limit(), offset: 0 }
+    }
+}
+
+/// Request of `db_update_chat_message`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateChatMessage {
+    /// Message id.
+    pub id: String,
+    /// The whole new content.
+    pub content: String,
+    /// "done", "streaming", "stopped" or "failed".
+    pub status: String,
+}
+
+/// Request of `db_search_chat_messages`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchChatMessages {
+    /// Words to find (each matches by prefix; every word must occur).
+    pub query: String,
+    /// Only in this user's sessions.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Paging.
     #[serde(default)]
     pub page: Page,
 }
@@ -532,6 +609,21 @@ pub struct AgentExecution {
     pub started_at: i64,
     /// Completion time.
     pub completed_at: Option<i64>,
+    /// The message it wrote, if any.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// Time to the first output, in ms.
+    #[serde(default)]
+    pub first_token_ms: Option<i64>,
+    /// Total time, in ms.
+    #[serde(default)]
+    pub total_ms: Option<i64>,
+    /// Prompt tokens, as the model counted them.
+    #[serde(default)]
+    pub prompt_tokens: Option<i64>,
+    /// Generated tokens.
+    #[serde(default)]
+    pub completion_tokens: Option<i64>,
 }
 
 /// Request of `db_create_agent_execution`.
@@ -547,6 +639,9 @@ pub struct CreateAgentExecution {
     /// Input.
     #[serde(default)]
     pub input: String,
+    /// The message it writes, if any.
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 /// Request of `db_update_agent_execution`.
@@ -562,6 +657,18 @@ pub struct UpdateAgentExecution {
     /// Error.
     #[serde(default)]
     pub error: Option<String>,
+    /// Time to the first output, in ms.
+    #[serde(default)]
+    pub first_token_ms: Option<i64>,
+    /// Total time, in ms.
+    #[serde(default)]
+    pub total_ms: Option<i64>,
+    /// Prompt tokens.
+    #[serde(default)]
+    pub prompt_tokens: Option<i64>,
+    /// Generated tokens.
+    #[serde(default)]
+    pub completion_tokens: Option<i64>,
 }
 
 /// Request of `db_list_agent_executions`.

@@ -130,6 +130,8 @@ mod raw {
         db_delete_chat_session,
         db_list_chat_sessions,
         db_add_chat_message,
+        db_update_chat_message,
+        db_search_chat_messages,
         db_get_chat_message,
         db_list_chat_messages,
         db_delete_chat_message,
@@ -287,7 +289,7 @@ pub mod db {
     host!(/// Deletes a chat session.
         db_delete_chat_session => fn delete_chat_session(ById) -> Deleted);
     host!(/// Lists chat sessions.
-        db_list_chat_sessions => fn list_chat_sessions(Page) -> Vec<ChatSession>);
+        db_list_chat_sessions => fn list_chat_sessions(ListChatSessions) -> Vec<ChatSession>);
     host!(/// Adds a chat message.
         db_add_chat_message => fn add_chat_message(AddChatMessage) -> ChatMessage);
     host!(/// Fetches a chat message.
@@ -296,6 +298,10 @@ pub mod db {
         db_list_chat_messages => fn list_chat_messages(ListChatMessages) -> Vec<ChatMessage>);
     host!(/// Deletes a chat message.
         db_delete_chat_message => fn delete_chat_message(ById) -> Deleted);
+    host!(/// Replaces a message's content and status.
+        db_update_chat_message => fn update_chat_message(UpdateChatMessage) -> ChatMessage);
+    host!(/// Full-text search of messages, best match first.
+        db_search_chat_messages => fn search_chat_messages(SearchChatMessages) -> Vec<ChatMessage>);
     host!(/// Reads a setting.
         db_get_setting => fn get_setting(ByKey) -> Setting);
     host!(/// Writes a setting.

@@ -63,6 +63,7 @@ fn main() {
                             role: "user".into(),
                             content: id.clone(),
                             model_name: None,
+                            ..Default::default()
                         };
                         db.add_chat_message(&message, 0).expect("chat message");
                         ack(format!("message {id}"));

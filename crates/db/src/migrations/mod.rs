@@ -8,7 +8,7 @@ use rusqlite_migration::{Migrations, SchemaVersion, M};
 use crate::{Error, Result};
 
 /// The SQL of every schema version, oldest first. Version N is `SCRIPTS[N - 1]`.
-pub const SCRIPTS: &[&str] = &[include_str!("v1.sql"), include_str!("v2.sql")];
+pub const SCRIPTS: &[&str] = &[include_str!("v1.sql"), include_str!("v2.sql"), include_str!("v3.sql")];
 
 /// The schema version this build writes and expects.
 pub const LATEST_VERSION: u32 = SCRIPTS.len() as u32;
@@ -19,6 +19,11 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "agents",
     "audit_events",
     "chat_messages",
+    "chat_messages_fts",
+    "chat_messages_fts_config",
+    "chat_messages_fts_data",
+    "chat_messages_fts_docsize",
+    "chat_messages_fts_idx",
     "chat_sessions",
     "email_verification_tokens",
     "host_secrets",
@@ -40,15 +45,18 @@ pub const EXPECTED_INDEXES: &[&str] = &[
     "agent_executions_status",
     "agents_is_active",
     "agents_model_name",
+    "agents_user_uuid",
     "audit_events_at",
     "audit_events_kind",
     "audit_events_user_uuid",
     "chat_messages_created_at",
+    "chat_messages_parent_id",
     "chat_messages_role",
     "chat_messages_session_id",
     "chat_sessions_agent_id",
     "chat_sessions_created_at",
     "chat_sessions_updated_at",
+    "chat_sessions_user_uuid",
     "email_verification_tokens_user_uuid",
     "password_reset_tokens_user_uuid",
     "rate_limits_window_start",
@@ -63,6 +71,7 @@ pub const EXPECTED_INDEXES: &[&str] = &[
 pub fn table_since(table: &str) -> u32 {
     match table {
         "rate_limits" => 2,
+        t if t.starts_with("chat_messages_fts") => 3,
         _ => 1,
     }
 }

@@ -48,6 +48,10 @@ pub struct Agent {
     pub system_prompt: String,
     /// Inactive agents are hidden from active listings.
     pub is_active: bool,
+    /// The user it belongs to; `None` for an agent shared with everyone.
+    pub user_uuid: Option<String>,
+    /// Model settings as a JSON object (its owner defines the fields).
+    pub options: String,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last update time, Unix ms.
@@ -55,7 +59,7 @@ pub struct Agent {
 }
 
 /// Input for creating or replacing an agent.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AgentInput {
     /// Caller-chosen id (1 to 128 characters).
     pub id: String,
@@ -72,6 +76,31 @@ pub struct AgentInput {
     /// Whether it is active.
     #[serde(default = "default_true")]
     pub is_active: bool,
+    /// The user it belongs to; `None` for a shared agent.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Model settings as a JSON object (default `{}`).
+    #[serde(default = "empty_object")]
+    pub options: String,
+}
+
+fn empty_object() -> String {
+    "{}".into()
+}
+
+impl Default for AgentInput {
+    fn default() -> Self {
+        AgentInput {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            model_name: String::new(),
+            system_prompt: String::new(),
+            is_active: true,
+            user_uuid: None,
+            options: empty_object(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -89,6 +118,8 @@ pub struct ChatSession {
     pub model_name: Option<String>,
     /// Agent driving it, if any.
     pub agent_id: Option<String>,
+    /// The user it belongs to, if any.
+    pub user_uuid: Option<String>,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last update time, Unix ms (a new message updates it).
@@ -108,6 +139,9 @@ pub struct ChatSessionInput {
     /// Agent driving it, if any (must exist).
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// The user it belongs to, if any.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
 }
 
 /// One message in a chat session.
@@ -123,12 +157,17 @@ pub struct ChatMessage {
     pub content: String,
     /// Model that produced it, for assistant messages.
     pub model_name: Option<String>,
+    /// The message it answers or follows; `None` for the first of a session. Siblings (messages
+    /// with the same parent) are the branches of a conversation.
+    pub parent_id: Option<String>,
+    /// "done", "streaming" (still being written), "stopped" or "failed".
+    pub status: String,
     /// Creation time, Unix ms.
     pub created_at: i64,
 }
 
 /// Input for adding a message.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChatMessageInput {
     /// Caller-chosen id.
     pub id: String,
@@ -141,6 +180,30 @@ pub struct ChatMessageInput {
     /// Model that produced it.
     #[serde(default)]
     pub model_name: Option<String>,
+    /// The message it follows (must be in the same session).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// "done" (default), "streaming", "stopped" or "failed".
+    #[serde(default = "done")]
+    pub status: String,
+}
+
+fn done() -> String {
+    "done".into()
+}
+
+impl Default for ChatMessageInput {
+    fn default() -> Self {
+        ChatMessageInput {
+            id: String::new(),
+            session_id: String::new(),
+            role: String::new(),
+            content: String::new(),
+            model_name: None,
+            parent_id: None,
+            status: done(),
+        }
+    }
 }
 
 /// One setting.
@@ -175,6 +238,16 @@ pub struct AgentExecution {
     pub started_at: i64,
     /// Completion time, Unix ms.
     pub completed_at: Option<i64>,
+    /// The message it wrote, if any.
+    pub message_id: Option<String>,
+    /// Time to the first output, in ms.
+    pub first_token_ms: Option<i64>,
+    /// Total time, in ms.
+    pub total_ms: Option<i64>,
+    /// Tokens of the prompt, as the model counted them.
+    pub prompt_tokens: Option<i64>,
+    /// Tokens generated.
+    pub completion_tokens: Option<i64>,
 }
 
 /// Input for starting an execution.
@@ -190,6 +263,9 @@ pub struct AgentExecutionInput {
     /// Input given to the agent.
     #[serde(default)]
     pub input: String,
+    /// The message it writes, if any.
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 /// Input for finishing or progressing an execution.
@@ -203,6 +279,18 @@ pub struct ExecutionUpdate {
     /// Error to record.
     #[serde(default)]
     pub error: Option<String>,
+    /// Time to the first output, in ms.
+    #[serde(default)]
+    pub first_token_ms: Option<i64>,
+    /// Total time, in ms.
+    #[serde(default)]
+    pub total_ms: Option<i64>,
+    /// Prompt tokens.
+    #[serde(default)]
+    pub prompt_tokens: Option<i64>,
+    /// Generated tokens.
+    #[serde(default)]
+    pub completion_tokens: Option<i64>,
 }
 
 /// Filter for [`Db::list_agent_executions`]; unset fields match everything.
@@ -219,10 +307,12 @@ pub struct ExecutionFilter {
     pub status: Option<String>,
 }
 
-const AGENT_COLUMNS: &str = "id, name, description, model_name, system_prompt, is_active, created_at, updated_at";
-const CHAT_SESSION_COLUMNS: &str = "id, title, model_name, agent_id, created_at, updated_at";
-const MESSAGE_COLUMNS: &str = "id, session_id, role, content, model_name, created_at";
-const EXECUTION_COLUMNS: &str = "id, agent_id, session_id, status, input, output, error, started_at, completed_at";
+const AGENT_COLUMNS: &str =
+    "id, name, description, model_name, system_prompt, is_active, created_at, updated_at, user_uuid, options";
+const CHAT_SESSION_COLUMNS: &str = "id, title, model_name, agent_id, created_at, updated_at, user_uuid";
+const MESSAGE_COLUMNS: &str = "id, session_id, role, content, model_name, created_at, parent_id, status";
+const EXECUTION_COLUMNS: &str = "id, agent_id, session_id, status, input, output, error, started_at, completed_at, \
+     message_id, first_token_ms, total_ms, prompt_tokens, completion_tokens";
 
 fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     Ok(Agent {
@@ -234,6 +324,8 @@ fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
         is_active: row.get(5)?,
         created_at: row.get(6)?,
         updated_at: row.get(7)?,
+        user_uuid: row.get(8)?,
+        options: row.get(9)?,
     })
 }
 
@@ -245,6 +337,7 @@ fn chat_session_from_row(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
         agent_id: row.get(3)?,
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
+        user_uuid: row.get(6)?,
     })
 }
 
@@ -256,6 +349,8 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         content: row.get(3)?,
         model_name: row.get(4)?,
         created_at: row.get(5)?,
+        parent_id: row.get(6)?,
+        status: row.get(7)?,
     })
 }
 
@@ -270,6 +365,11 @@ fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<AgentExecution> {
         error: row.get(6)?,
         started_at: row.get(7)?,
         completed_at: row.get(8)?,
+        message_id: row.get(9)?,
+        first_token_ms: row.get(10)?,
+        total_ms: row.get(11)?,
+        prompt_tokens: row.get(12)?,
+        completion_tokens: row.get(13)?,
     })
 }
 
@@ -288,10 +388,10 @@ impl Db {
         self.write(|tx| {
             Ok(tx.query_row(
                 &format!(
-                    "INSERT INTO agents (id, name, description, model_name, system_prompt, is_active, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING {AGENT_COLUMNS}"
+                    "INSERT INTO agents (id, name, description, model_name, system_prompt, is_active, created_at, updated_at, user_uuid, options)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING {AGENT_COLUMNS}"
                 ),
-                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now],
+                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now, input.user_uuid, input.options],
                 agent_from_row,
             )?)
         })
@@ -311,10 +411,11 @@ impl Db {
         self.write(|tx| {
             tx.query_row(
                 &format!(
-                    "UPDATE agents SET name = ?2, description = ?3, model_name = ?4, system_prompt = ?5, is_active = ?6, updated_at = ?7
+                    "UPDATE agents SET name = ?2, description = ?3, model_name = ?4, system_prompt = ?5, is_active = ?6, updated_at = ?7,
+                        user_uuid = ?8, options = ?9
                      WHERE id = ?1 RETURNING {AGENT_COLUMNS}"
                 ),
-                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now],
+                params![input.id, input.name, input.description, input.model_name, input.system_prompt, input.is_active, now, input.user_uuid, input.options],
                 agent_from_row,
             )
             .optional()?
@@ -327,14 +428,17 @@ impl Db {
         self.write(|tx| Ok(tx.execute("DELETE FROM agents WHERE id = ?1", [id])? == 1))
     }
 
-    /// Lists agents by name, optionally only active ones.
-    pub fn list_agents(&self, active_only: bool, page: Page) -> Result<Vec<Agent>> {
+    /// Lists agents by name, optionally only active ones; with `user_uuid`, only that user's
+    /// agents and the shared ones.
+    pub fn list_agents(&self, active_only: bool, user_uuid: Option<&str>, page: Page) -> Result<Vec<Agent>> {
         let (limit, offset) = page.check()?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 = 0 OR is_active = 1) ORDER BY name, id LIMIT ?2 OFFSET ?3"
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 = 0 OR is_active = 1)
+                   AND (?4 IS NULL OR user_uuid IS NULL OR user_uuid = ?4)
+                 ORDER BY name, id LIMIT ?2 OFFSET ?3"
             ))?;
-            query_all(&mut stmt, params![active_only, limit, offset], agent_from_row)
+            query_all(&mut stmt, params![active_only, limit, offset, user_uuid], agent_from_row)
         })
     }
 
@@ -343,10 +447,10 @@ impl Db {
         self.write(|tx| {
             Ok(tx.query_row(
                 &format!(
-                    "INSERT INTO chat_sessions (id, title, model_name, agent_id, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {CHAT_SESSION_COLUMNS}"
+                    "INSERT INTO chat_sessions (id, title, model_name, agent_id, created_at, updated_at, user_uuid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) RETURNING {CHAT_SESSION_COLUMNS}"
                 ),
-                params![input.id, input.title, input.model_name, input.agent_id, now],
+                params![input.id, input.title, input.model_name, input.agent_id, now, input.user_uuid],
                 chat_session_from_row,
             )?)
         })
@@ -383,26 +487,35 @@ impl Db {
         self.write(|tx| Ok(tx.execute("DELETE FROM chat_sessions WHERE id = ?1", [id])? == 1))
     }
 
-    /// Lists chat sessions, most recently updated first.
-    pub fn list_chat_sessions(&self, page: Page) -> Result<Vec<ChatSession>> {
+    /// Lists chat sessions, most recently updated first; with `user_uuid`, only that user's.
+    pub fn list_chat_sessions(&self, user_uuid: Option<&str>, page: Page) -> Result<Vec<ChatSession>> {
         let (limit, offset) = page.check()?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CHAT_SESSION_COLUMNS} FROM chat_sessions ORDER BY updated_at DESC, id LIMIT ?1 OFFSET ?2"
+                "SELECT {CHAT_SESSION_COLUMNS} FROM chat_sessions WHERE (?3 IS NULL OR user_uuid = ?3)
+                 ORDER BY updated_at DESC, id LIMIT ?1 OFFSET ?2"
             ))?;
-            query_all(&mut stmt, params![limit, offset], chat_session_from_row)
+            query_all(&mut stmt, params![limit, offset, user_uuid], chat_session_from_row)
         })
     }
 
     /// Adds a message and bumps its session's `updated_at`, in one transaction.
     pub fn add_chat_message(&self, input: &ChatMessageInput, now: i64) -> Result<ChatMessage> {
         self.write(|tx| {
+            if let Some(parent) = &input.parent_id {
+                let session: Option<String> = tx
+                    .query_row("SELECT session_id FROM chat_messages WHERE id = ?1", [parent], |r| r.get(0))
+                    .optional()?;
+                if session.as_deref() != Some(input.session_id.as_str()) {
+                    return Err(Error::InvalidInput(format!("parent message `{parent}` is not in this session")));
+                }
+            }
             let message = tx.query_row(
                 &format!(
-                    "INSERT INTO chat_messages (id, session_id, role, content, model_name, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {MESSAGE_COLUMNS}"
+                    "INSERT INTO chat_messages (id, session_id, role, content, model_name, created_at, parent_id, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING {MESSAGE_COLUMNS}"
                 ),
-                params![input.id, input.session_id, input.role, input.content, input.model_name, now],
+                params![input.id, input.session_id, input.role, input.content, input.model_name, now, input.parent_id, input.status],
                 message_from_row,
             )?;
             tx.execute("UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1", params![input.session_id, now])?;
@@ -431,6 +544,52 @@ impl Db {
                 "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
             ))?;
             query_all(&mut stmt, params![session_id, limit, offset], message_from_row)
+        })
+    }
+
+    /// Replaces a message's content and status (an answer as it is written) and bumps its
+    /// session's `updated_at`.
+    pub fn update_chat_message(&self, id: &str, content: &str, status: &str, now: i64) -> Result<ChatMessage> {
+        self.write(|tx| {
+            let message = tx
+                .query_row(
+                    &format!(
+                        "UPDATE chat_messages SET content = ?2, status = ?3 WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}"
+                    ),
+                    params![id, content, status],
+                    message_from_row,
+                )
+                .optional()?
+                .ok_or(Error::NotFound { entity: "chat message" })?;
+            tx.execute("UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1", params![message.session_id, now])?;
+            Ok(message)
+        })
+    }
+
+    /// Finds messages whose text contains every word of `query` (full-text, SQLite FTS5; words
+    /// match by prefix), best match first; with `user_uuid`, only in that user's sessions.
+    pub fn search_chat_messages(&self, query: &str, user_uuid: Option<&str>, page: Page) -> Result<Vec<ChatMessage>> {
+        let (limit, offset) = page.check()?;
+        let terms: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(16)
+            .map(|w| format!("\"{}\"*", w.replace('"', "")))
+            .collect();
+        if terms.is_empty() {
+            return Err(Error::InvalidInput("the search needs at least one word".into()));
+        }
+        let fts = terms.join(" ");
+        let columns: String = MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {columns} FROM chat_messages_fts f
+                 JOIN chat_messages m ON m.rowid = f.rowid
+                 JOIN chat_sessions s ON s.id = m.session_id
+                 WHERE chat_messages_fts MATCH ?1 AND (?2 IS NULL OR s.user_uuid = ?2)
+                 ORDER BY f.rank, m.created_at DESC LIMIT ?3 OFFSET ?4"
+            ))?;
+            query_all(&mut stmt, params![fts, user_uuid, limit, offset], message_from_row)
         })
     }
 
@@ -485,26 +644,40 @@ impl Db {
         self.write(|tx| {
             Ok(tx.query_row(
                 &format!(
-                    "INSERT INTO agent_executions (id, agent_id, session_id, status, input, started_at)
-                     VALUES (?1, ?2, ?3, 'running', ?4, ?5) RETURNING {EXECUTION_COLUMNS}"
+                    "INSERT INTO agent_executions (id, agent_id, session_id, status, input, started_at, message_id)
+                     VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6) RETURNING {EXECUTION_COLUMNS}"
                 ),
-                params![input.id, input.agent_id, input.session_id, input.input, now],
+                params![input.id, input.agent_id, input.session_id, input.input, now, input.message_id],
                 execution_from_row,
             )?)
         })
     }
 
-    /// Updates an execution's status; "completed" and "failed" also set `completed_at`.
+    /// Updates an execution's status and figures; "completed", "failed" and "stopped" also set
+    /// `completed_at`.
     pub fn update_agent_execution(&self, id: &str, update: &ExecutionUpdate, now: i64) -> Result<AgentExecution> {
-        let finished = matches!(update.status.as_str(), "completed" | "failed");
+        let finished = matches!(update.status.as_str(), "completed" | "failed" | "stopped");
         self.write(|tx| {
             tx.query_row(
                 &format!(
                     "UPDATE agent_executions SET status = ?2, output = coalesce(?3, output), error = coalesce(?4, error),
-                        completed_at = CASE WHEN ?5 THEN ?6 ELSE completed_at END
+                        completed_at = CASE WHEN ?5 THEN ?6 ELSE completed_at END,
+                        first_token_ms = coalesce(?7, first_token_ms), total_ms = coalesce(?8, total_ms),
+                        prompt_tokens = coalesce(?9, prompt_tokens), completion_tokens = coalesce(?10, completion_tokens)
                      WHERE id = ?1 RETURNING {EXECUTION_COLUMNS}"
                 ),
-                params![id, update.status, update.output, update.error, finished, now],
+                params![
+                    id,
+                    update.status,
+                    update.output,
+                    update.error,
+                    finished,
+                    now,
+                    update.first_token_ms,
+                    update.total_ms,
+                    update.prompt_tokens,
+                    update.completion_tokens
+                ],
                 execution_from_row,
             )
             .optional()?

@@ -41,6 +41,7 @@ fn eight_threads_of_mixed_writes_never_surface_busy() {
                                     role: "user".into(),
                                     content: "x".into(),
                                     model_name: None,
+                                    ..Default::default()
                                 },
                                 T0,
                             )

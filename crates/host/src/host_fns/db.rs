@@ -193,6 +193,8 @@ fn agent_input(req: abi::AgentInput) -> store::AgentInput {
         model_name: req.model_name,
         system_prompt: req.system_prompt,
         is_active: req.is_active.unwrap_or(true),
+        user_uuid: req.user_uuid,
+        options: req.options.unwrap_or_else(|| "{}".into()),
     }
 }
 
@@ -213,12 +215,17 @@ fn delete_agent(ctx: &CallCtx, req: abi::ById) -> R<abi::Deleted> {
 }
 
 fn list_agents(ctx: &CallCtx, req: abi::ListAgents) -> R<Vec<store::Agent>> {
-    Ok(ctx.state.db.list_agents(req.active_only, page(req.page))?)
+    Ok(ctx.state.db.list_agents(req.active_only, req.user_uuid.as_deref(), page(req.page))?)
 }
 
 fn create_chat_session(ctx: &CallCtx, req: abi::CreateChatSession) -> R<store::ChatSession> {
-    let input =
-        store::ChatSessionInput { id: req.id, title: req.title, model_name: req.model_name, agent_id: req.agent_id };
+    let input = store::ChatSessionInput {
+        id: req.id,
+        title: req.title,
+        model_name: req.model_name,
+        agent_id: req.agent_id,
+        user_uuid: req.user_uuid,
+    };
     Ok(ctx.state.db.create_chat_session(&input, now(ctx))?)
 }
 
@@ -234,8 +241,9 @@ fn delete_chat_session(ctx: &CallCtx, req: abi::ById) -> R<abi::Deleted> {
     Ok(deleted(ctx.state.db.delete_chat_session(&req.id)?))
 }
 
-fn list_chat_sessions(ctx: &CallCtx, req: abi::Page) -> R<Vec<store::ChatSession>> {
-    Ok(ctx.state.db.list_chat_sessions(page(req))?)
+fn list_chat_sessions(ctx: &CallCtx, req: abi::ListChatSessions) -> R<Vec<store::ChatSession>> {
+    let paging = page(abi::Page { limit: req.limit, offset: req.offset });
+    Ok(ctx.state.db.list_chat_sessions(req.user_uuid.as_deref(), paging)?)
 }
 
 fn add_chat_message(ctx: &CallCtx, req: abi::AddChatMessage) -> R<store::ChatMessage> {
@@ -245,6 +253,8 @@ fn add_chat_message(ctx: &CallCtx, req: abi::AddChatMessage) -> R<store::ChatMes
         role: req.role,
         content: req.content,
         model_name: req.model_name,
+        parent_id: req.parent_id,
+        status: req.status.unwrap_or_else(|| "done".into()),
     };
     Ok(ctx.state.db.add_chat_message(&input, now(ctx))?)
 }
@@ -255,6 +265,14 @@ fn get_chat_message(ctx: &CallCtx, req: abi::ById) -> R<store::ChatMessage> {
 
 fn list_chat_messages(ctx: &CallCtx, req: abi::ListChatMessages) -> R<Vec<store::ChatMessage>> {
     Ok(ctx.state.db.list_chat_messages(&req.session_id, page(req.page))?)
+}
+
+fn update_chat_message(ctx: &CallCtx, req: abi::UpdateChatMessage) -> R<store::ChatMessage> {
+    Ok(ctx.state.db.update_chat_message(&req.id, &req.content, &req.status, now(ctx))?)
+}
+
+fn search_chat_messages(ctx: &CallCtx, req: abi::SearchChatMessages) -> R<Vec<store::ChatMessage>> {
+    Ok(ctx.state.db.search_chat_messages(&req.query, req.user_uuid.as_deref(), page(req.page))?)
 }
 
 fn delete_chat_message(ctx: &CallCtx, req: abi::ById) -> R<abi::Deleted> {
@@ -278,13 +296,26 @@ fn list_settings(ctx: &CallCtx, req: abi::Page) -> R<Vec<store::Setting>> {
 }
 
 fn create_agent_execution(ctx: &CallCtx, req: abi::CreateAgentExecution) -> R<store::AgentExecution> {
-    let input =
-        store::AgentExecutionInput { id: req.id, agent_id: req.agent_id, session_id: req.session_id, input: req.input };
+    let input = store::AgentExecutionInput {
+        id: req.id,
+        agent_id: req.agent_id,
+        session_id: req.session_id,
+        input: req.input,
+        message_id: req.message_id,
+    };
     Ok(ctx.state.db.create_agent_execution(&input, now(ctx))?)
 }
 
 fn update_agent_execution(ctx: &CallCtx, req: abi::UpdateAgentExecution) -> R<store::AgentExecution> {
-    let update = store::ExecutionUpdate { status: req.status, output: req.output, error: req.error };
+    let update = store::ExecutionUpdate {
+        status: req.status,
+        output: req.output,
+        error: req.error,
+        first_token_ms: req.first_token_ms,
+        total_ms: req.total_ms,
+        prompt_tokens: req.prompt_tokens,
+        completion_tokens: req.completion_tokens,
+    };
     Ok(ctx.state.db.update_agent_execution(&req.id, &update, now(ctx))?)
 }
 
@@ -340,6 +371,8 @@ pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
         ("db_delete_chat_session", typed!(delete_chat_session)),
         ("db_list_chat_sessions", typed!(list_chat_sessions)),
         ("db_add_chat_message", typed!(add_chat_message)),
+        ("db_update_chat_message", typed!(update_chat_message)),
+        ("db_search_chat_messages", typed!(search_chat_messages)),
         ("db_get_chat_message", typed!(get_chat_message)),
         ("db_list_chat_messages", typed!(list_chat_messages)),
         ("db_delete_chat_message", typed!(delete_chat_message)),
@@ -419,6 +452,8 @@ mod tests {
             is_active: true,
             created_at: 1,
             updated_at: 2,
+            user_uuid: Some(s("u")),
+            options: s("{}"),
         });
         same_shape::<_, abi::ChatSession>(store::ChatSession {
             id: s("c"),
@@ -427,6 +462,7 @@ mod tests {
             agent_id: Some(s("a")),
             created_at: 1,
             updated_at: 2,
+            user_uuid: Some(s("u")),
         });
         same_shape::<_, abi::ChatMessage>(store::ChatMessage {
             id: s("m"),
@@ -435,6 +471,8 @@ mod tests {
             content: s("x"),
             model_name: None,
             created_at: 1,
+            parent_id: Some(s("p")),
+            status: s("done"),
         });
         same_shape::<_, abi::Setting>(store::Setting { key: s("k"), value: s("v"), updated_at: 1 });
         same_shape::<_, abi::AgentExecution>(store::AgentExecution {
@@ -447,6 +485,11 @@ mod tests {
             error: Some(s("x")),
             started_at: 1,
             completed_at: None,
+            message_id: Some(s("m")),
+            first_token_ms: Some(3),
+            total_ms: None,
+            prompt_tokens: Some(4),
+            completion_tokens: None,
         });
     }
 }
