@@ -39,7 +39,7 @@ struct Harness {
 }
 
 fn call(host: &Host, function: &str, input: &[u8]) -> Vec<u8> {
-    let options = CallOptions { client_addr: Some("198.51.100.7".into()) };
+    let options = CallOptions { client_addr: Some("198.51.100.7".into()), ..Default::default() };
     host.call("auth", function, input, &options).unwrap_or_else(|e| panic!("auth.{function} trapped or failed: {e}"))
 }
 

@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = spec.name.as_bytes().to_vec();
     input.push(0);
     input.extend_from_slice(request);
-    let options = CallOptions { client_addr: Some("203.0.113.9".into()) };
+    let options = CallOptions { client_addr: Some("203.0.113.9".into()), ..Default::default() };
     let out = harness()
         .host
         .call(plugin, "call_host_bytes", &input, &options)

@@ -287,7 +287,14 @@ pub const HOST_FUNCTIONS: &[HostFunction] = &[
     f("random_bytes", Random, "RandomRequest", "RandomBytes", NONE, "Bytes from the host CSPRNG."),
     f("log", Log, "LogRequest", "Empty", NONE, "Write to the host log, tagged with the plugin name."),
     f("config_get", Config, "ByKey", "ConfigValue", NONE, "Read a value of the plugin's configuration."),
-    f("context_get", Config, "Empty", "CallContext", NONE, "Facts about the current call, such as the client address."),
+    f(
+        "context_get",
+        Config,
+        "Empty",
+        "CallContext",
+        NONE,
+        "Facts about the current call: the client address and the signed-in user.",
+    ),
     f("event_emit", Events, "EmitEvent", "EventId", NONE, "Record an audit event and publish it to subscribers."),
     f(
         "crypto_hash_password",

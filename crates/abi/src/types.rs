@@ -772,6 +772,21 @@ pub struct ConfigValue {
 pub struct CallContext {
     /// Address of the client whose request led to this call, when the caller passed one.
     pub client_addr: Option<String>,
+    /// The signed-in user whose request led to this call (through the HTTP API or the desktop
+    /// app); absent for schedules, events, rooms and the CLI.
+    #[serde(default)]
+    pub user: Option<CallUser>,
+}
+
+/// The signed-in user behind a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallUser {
+    /// The user's uuid.
+    pub uuid: String,
+    /// Display name.
+    pub name: String,
+    /// "user" or "admin".
+    pub role: String,
 }
 
 /// Request of `event_emit`.

@@ -75,6 +75,15 @@ impl HostConfig {
 pub struct CallOptions {
     /// The client address of the request that led to the call.
     pub client_addr: Option<String>,
+    /// The signed-in user whose request led to the call (plugins read it with `context_get`).
+    pub user: Option<a2e_abi::CallUser>,
+}
+
+/// Who a call is made for: passed from a call to the calls it makes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Caller {
+    pub(crate) client_addr: Option<Arc<str>>,
+    pub(crate) user: Option<Arc<a2e_abi::CallUser>>,
 }
 
 /// How to install.
@@ -403,8 +412,11 @@ impl Host {
     /// next call. A failing call (trap, panic, timeout, memory or fuel limit) discards its
     /// instance; other calls, including concurrent calls to the same plugin, are unaffected.
     pub fn call(&self, plugin: &str, function: &str, input: &[u8], options: &CallOptions) -> Result<Vec<u8>> {
-        let client = options.client_addr.as_deref().map(Arc::from);
-        self.call_inner(plugin, function, input, client, Vec::new(), self.inner.checkout_timeout)
+        let caller = Caller {
+            client_addr: options.client_addr.as_deref().map(Arc::from),
+            user: options.user.clone().map(Arc::new),
+        };
+        self.call_inner(plugin, function, input, caller, Vec::new(), self.inner.checkout_timeout)
     }
 
     /// A call made by another plugin through `plugin_call`: `chain` lists the callers, and a
@@ -414,11 +426,11 @@ impl Host {
         plugin: &str,
         function: &str,
         input: &[u8],
-        client_addr: Option<String>,
+        caller: Caller,
         chain: Vec<Arc<str>>,
         wait: Duration,
     ) -> Result<Vec<u8>> {
-        self.call_inner(plugin, function, input, client_addr.as_deref().map(Arc::from), chain, wait)
+        self.call_inner(plugin, function, input, caller, chain, wait)
     }
 
     fn call_inner(
@@ -426,7 +438,7 @@ impl Host {
         plugin: &str,
         function: &str,
         input: &[u8],
-        client_addr: Option<Arc<str>>,
+        caller: Caller,
         chain: Vec<Arc<str>>,
         wait: Duration,
     ) -> Result<Vec<u8>> {
@@ -441,7 +453,8 @@ impl Host {
             plugin: loaded.name.clone(),
             grants: std::sync::OnceLock::new(),
             chain,
-            client_addr,
+            client_addr: caller.client_addr,
+            user: caller.user,
             config: loaded.config.clone(),
             state: self.inner.state.clone(),
         };

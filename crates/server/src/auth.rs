@@ -353,7 +353,7 @@ pub fn create_user(
     admin: bool,
     client: Option<String>,
 ) -> ApiResult<Value> {
-    let options = a2e_host::CallOptions { client_addr: client.clone() };
+    let options = a2e_host::CallOptions { client_addr: client.clone(), ..Default::default() };
     let run = |function: &str, body: Value| -> ApiResult<Value> {
         let out = host.call(call::AUTH_PLUGIN, function, body.to_string().as_bytes(), &options)?;
         match call::read_output(out) {

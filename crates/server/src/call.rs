@@ -30,14 +30,13 @@ pub(crate) async fn call_raw(
     plugin: &str,
     function: &str,
     input: Vec<u8>,
-    client_addr: Option<String>,
+    options: CallOptions,
 ) -> Result<Vec<u8>, HostError> {
     let host = state.host().clone();
     let (p, f) = (plugin.to_owned(), function.to_owned());
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || host.call(&p, &f, &input, &CallOptions { client_addr }))
-        .await
-        .unwrap_or_else(|join| {
+    let result =
+        tokio::task::spawn_blocking(move || host.call(&p, &f, &input, &options)).await.unwrap_or_else(|join| {
             Err(HostError::Internal(format!("the call task of {plugin}.{function} ended abnormally: {join}")))
         });
     let outcome = match &result {
@@ -73,13 +72,16 @@ pub(crate) fn read_output(bytes: Vec<u8>) -> Output {
 /// Calls a function of the auth plugin with a JSON request; its error envelope becomes the error.
 pub(crate) async fn auth(state: &AppState, function: &str, request: Value, client: Option<String>) -> ApiResult<Value> {
     let input = serde_json::to_vec(&request).map_err(|e| ApiError::internal("encoding a request", e))?;
-    let bytes = call_raw(state, AUTH_PLUGIN, function, input, client).await.map_err(|err| match err {
-        HostError::UnknownPlugin(_) | HostError::Disabled(_) => ApiError::new(
-            codes::UNAVAILABLE,
-            "accounts are unavailable: the auth plugin is not installed or is disabled",
-        ),
-        other => ApiError::from(other),
-    })?;
+    let bytes =
+        call_raw(state, AUTH_PLUGIN, function, input, CallOptions { client_addr: client, ..Default::default() })
+            .await
+            .map_err(|err| match err {
+                HostError::UnknownPlugin(_) | HostError::Disabled(_) => ApiError::new(
+                    codes::UNAVAILABLE,
+                    "accounts are unavailable: the auth plugin is not installed or is disabled",
+                ),
+                other => ApiError::from(other),
+            })?;
     match read_output(bytes) {
         Output::Ok(data) => Ok(data),
         Output::Failed(err) => Err(err),

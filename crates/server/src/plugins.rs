@@ -353,7 +353,13 @@ async fn call_function(
     if authed.user.role != "admin" && !info.public.iter().any(|f| f == &function) {
         return Err(ApiError::forbidden(format!("`{name}.{function}` is not a public function")));
     }
-    let output = call::call_raw(&state, &name, &function, input.to_vec(), authed.client).await?;
+    let user = a2e_abi::CallUser {
+        uuid: authed.user.uuid.clone(),
+        name: authed.user.name.clone(),
+        role: authed.user.role.clone(),
+    };
+    let options = a2e_host::CallOptions { client_addr: authed.client, user: Some(user) };
+    let output = call::call_raw(&state, &name, &function, input.to_vec(), options).await?;
     Ok(match call::read_output(output) {
         Output::Ok(data) => ApiJson(data).into_response(),
         Output::Failed(err) => err.into_response(),

@@ -38,8 +38,8 @@ fn plugin_call(ctx: &CallCtx, req: abi::PluginCall) -> Result<abi::PluginOutput,
     let wait = Duration::from_millis(req.timeout_ms.unwrap_or(1000).min(30_000));
     let input = serde_json::to_vec(&req.input).map_err(|e| FnError::invalid(format!("input: {e}")))?;
     let host = ctx.state.rt.link.host().ok_or_else(|| FnError::new(codes::UNAVAILABLE, "the host is stopping"))?;
-    let client = ctx.client_addr.as_deref().map(str::to_owned);
-    match host.call_chained(&req.plugin, &req.function, &input, client, chain, wait) {
+    let caller = crate::runtime::Caller { client_addr: ctx.client_addr.clone(), user: ctx.user.clone() };
+    match host.call_chained(&req.plugin, &req.function, &input, caller, chain, wait) {
         Ok(bytes) => {
             let output = serde_json::from_slice::<Value>(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));

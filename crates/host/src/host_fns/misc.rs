@@ -54,7 +54,10 @@ fn config_get(ctx: &CallCtx, req: abi::ByKey) -> Result<abi::ConfigValue, FnErro
 }
 
 fn context_get(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::CallContext, FnError> {
-    Ok(abi::CallContext { client_addr: ctx.client_addr.as_deref().map(str::to_owned) })
+    Ok(abi::CallContext {
+        client_addr: ctx.client_addr.as_deref().map(str::to_owned),
+        user: ctx.user.as_deref().cloned(),
+    })
 }
 
 /// Rate-limit counters live in the calling plugin's namespace.

@@ -90,6 +90,8 @@ pub struct CallCtx {
     pub chain: Vec<Arc<str>>,
     /// The client address of the request that led to the call, if any.
     pub client_addr: Option<Arc<str>>,
+    /// The signed-in user behind the call, if any.
+    pub user: Option<Arc<a2e_abi::CallUser>>,
     /// The plugin's configuration.
     pub config: Arc<BTreeMap<String, String>>,
     /// Shared host state.

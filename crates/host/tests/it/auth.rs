@@ -674,7 +674,7 @@ fn c19_weaker_argon2_is_rehashed_on_login() {
 }
 
 fn call_from(t: &TestHost, addr: &str, function: &str, input: Value) -> Value {
-    let opts = a2e_host::CallOptions { client_addr: Some(addr.into()) };
+    let opts = a2e_host::CallOptions { client_addr: Some(addr.into()), ..Default::default() };
     let out = t.host.call("auth", function, input.to_string().as_bytes(), &opts).unwrap();
     serde_json::from_slice(&out).unwrap()
 }

@@ -166,10 +166,35 @@ fn events_carry_the_client_address_of_the_call() {
     let t = test_host();
     install_fixture(&t, "fx", &["events"], json!({}));
     let input = json!({ "function": "event_emit", "request": { "kind": "login.failed", "data": { "n": 1 } } });
-    let opts = a2e_host::CallOptions { client_addr: Some("203.0.113.9".into()) };
+    let opts = a2e_host::CallOptions { client_addr: Some("203.0.113.9".into()), ..Default::default() };
     t.host.call("fx", "call_host", input.to_string().as_bytes(), &opts).unwrap();
     let events = t.host.db().list_audit_events(&Default::default(), Default::default()).unwrap();
     assert_eq!(events[0].client_addr.as_deref(), Some("203.0.113.9"));
+}
+
+#[test]
+fn the_signed_in_user_of_a_call_reaches_the_plugin_and_its_callees() {
+    let t = test_host();
+    install_fixture(&t, "fx", &["config", "call:fx-callee"], json!({}));
+    install_fixture(&t, "fx-callee", &["config"], json!({}));
+    let user = a2e_abi::CallUser { uuid: "u-1".into(), name: "Ada".into(), role: "user".into() };
+    let opts = a2e_host::CallOptions { client_addr: Some("203.0.113.9".into()), user: Some(user) };
+    let call = |input: Value, opts: &a2e_host::CallOptions| -> Value {
+        let out = t.host.call("fx", "call_host", input.to_string().as_bytes(), opts).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let direct = call(json!({ "function": "context_get", "request": {} }), &opts);
+    assert_eq!(direct["data"]["user"], json!({ "uuid": "u-1", "name": "Ada", "role": "user" }));
+    let inner = json!({ "function": "context_get", "request": {} });
+    let chained = call(
+        json!({ "function": "plugin_call", "request": { "plugin": "fx-callee", "function": "call_host", "input": inner } }),
+        &opts,
+    );
+    assert_eq!(chained["data"]["output"]["data"]["user"]["uuid"], "u-1", "{chained}");
+    assert_eq!(chained["data"]["output"]["data"]["client_addr"], "203.0.113.9");
+    // A call without a user (a schedule, the CLI) says so.
+    let anonymous = call(json!({ "function": "context_get", "request": {} }), &Default::default());
+    assert_eq!(anonymous["data"]["user"], Value::Null);
 }
 
 #[test]
