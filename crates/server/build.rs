@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Plugins installed (and granted what they request) on first start.
-const BUNDLED: &[&str] = &["auth", "game-logic", "anticheat", "tick-manager", "audit"];
+const BUNDLED: &[&str] = &["auth", "game-logic", "anticheat", "tick-manager", "audit", "chat"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

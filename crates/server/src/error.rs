@@ -67,7 +67,7 @@ pub fn status_for(code: &str) -> StatusCode {
         codes::USER_EXISTS | codes::ALREADY_EXISTS | codes::CONFLICT | "NAME_TAKEN" | "PLUGIN_DISABLED" => {
             StatusCode::CONFLICT
         }
-        "PAYLOAD_TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE" | codes::TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         codes::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
         "PLUGIN_FAILED" => StatusCode::BAD_GATEWAY,
         codes::UNAVAILABLE | "PLUGIN_BUSY" | "NOT_BUILT" => StatusCode::SERVICE_UNAVAILABLE,

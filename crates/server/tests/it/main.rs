@@ -7,6 +7,7 @@
 
 mod admin; // database status, stats, verify, backup; audit log
 mod auth; // the auth API, cookies, bearer tokens, setup
+mod chat; // the chat plugin against a real model server: streaming, stop, resume, branches, search, export, errors
 mod guard; // CSRF, tokens in URLs, body limits, rate limits, headers, health, metrics, OpenAPI
 mod plugins; // upload, grants, calls, roles
 mod realtime; // the realtime socket: rooms, limits, close reasons, events topic, metrics
@@ -66,6 +67,14 @@ pub fn server() -> TestServer {
 
 /// Starts a test server with the configuration adjusted by `configure`.
 pub fn server_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    server_with_host(|_| {}, configure)
+}
+
+/// Starts a test server with the host's and the server's configuration adjusted.
+pub fn server_with_host(
+    configure_host: impl FnOnce(&mut HostConfig),
+    configure: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let source = KeySource::KeyFile(dir.path().join("db.key"));
     let db = Db::open(dir.path(), &source).unwrap();
@@ -74,6 +83,7 @@ pub fn server_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
     host_config.clock = std::sync::Arc::new(clock.clone());
     host_config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
     host_config.config_overrides.insert("auth".into(), [("base_url".to_owned(), ORIGIN.to_owned())].into());
+    configure_host(&mut host_config);
     let host = Host::open(db, host_config).unwrap();
     let outcomes = a2e_server::bundled::install(&host).unwrap();
     assert!(

@@ -1,0 +1,308 @@
+//! Writing one answer: a ticking room per answer (`g.<message id>`). While queued, its ticks wait
+//! for their turn at the provider and model (one answer at a time each); then they read the
+//! model's stream as it arrives, send each piece to the clients in the room, and store the text
+//! as it grows, so a reload or reconnect picks the answer up where it is. Stop, a provider
+//! failure or the end of the answer finish the message, the execution row and the room.
+
+use a2e_pdk::abi::{
+    Empty, HttpClose, HttpRead, HttpRequest, Page, RoomCreate, UpdateAgentExecution, UpdateChatMessage,
+};
+use a2e_pdk::codes;
+use a2e_pdk::prelude::*;
+use a2e_pdk::room::{Effects, Join, JoinAnswer, Leave, Tick};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config_num;
+use crate::providers::{self, Parsed};
+
+/// How often the room state's text is written to the database while an answer grows, in ms.
+const FLUSH_MS: i64 = 250;
+/// How long a finished answer's room stays open, so a client that joins late (the answer was
+/// quick, or its connection slow) still gets the final text, in ms.
+const LINGER_MS: i64 = 5_000;
+
+/// The state of one answer's room (kept by the host between ticks).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Gen {
+    pub message_id: String,
+    pub session_id: String,
+    pub user_uuid: String,
+    pub exec_id: String,
+    pub provider: String,
+    /// "openai" or "ollama".
+    pub kind: String,
+    pub model: String,
+    /// This answer's entry in its provider and model's queue.
+    pub queue_key: String,
+    /// "queued", then "streaming".
+    pub phase: String,
+    /// The request to send when its turn comes.
+    pub request: Option<HttpRequest>,
+    pub stream: Option<String>,
+    pub content: String,
+    /// A partial line of the stream.
+    pub pending: String,
+    pub created_ms: i64,
+    pub started_ms: i64,
+    pub first_ms: Option<i64>,
+    pub flushed_ms: i64,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    /// When the answer finished, and how ("done", "stopped", "failed").
+    pub finished_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The room of an answer.
+pub fn room_id(message_id: &str) -> String {
+    format!("g.{message_id}")
+}
+
+/// The queue prefix of a provider and model.
+pub fn queue_prefix(provider: &str, model: &str) -> String {
+    format!("q:{provider}|{model}|")
+}
+
+fn stop_key(message_id: &str) -> String {
+    format!("stop:{message_id}")
+}
+
+/// Queues an answer and opens its room. Refuses with UNAVAILABLE when the queue is full.
+pub fn start(mut g: Gen, now: i64) -> Result<()> {
+    let prefix = queue_prefix(&g.provider, &g.model);
+    let max_queue = config_num("max_queue", 8);
+    let queued = kv::list(&prefix, Page { limit: 1000, offset: 0 })?;
+    if queued.len() as u64 >= max_queue {
+        return Err(error(
+            codes::UNAVAILABLE,
+            format!("busy: {} answers are waiting for {} on {}; retry in a moment", queued.len(), g.model, g.provider),
+        ));
+    }
+    g.queue_key = format!("{prefix}{now:015}|{}", g.message_id);
+    kv::set(&g.queue_key, b"1")?;
+    g.phase = "queued".into();
+    g.created_ms = now;
+    let hz = config_num("tick_hz", 25).clamp(1, 60) as u32;
+    let state = serde_json::to_value(&g).map_err(|e| error(codes::INTERNAL, e.to_string()))?;
+    let created = rooms::create(&RoomCreate {
+        room: Some(room_id(&g.message_id)),
+        tick_hz: hz,
+        state,
+        max_failures: 3,
+        ..Default::default()
+    });
+    if let Err(err) = created {
+        let _ = kv::delete(&g.queue_key);
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Asks the room of `message_id` to stop at its next tick.
+pub fn request_stop(message_id: &str) -> Result<()> {
+    kv::set(&stop_key(message_id), b"1")
+}
+
+/// `room_join`: only the session's owner may follow an answer; they get the text so far.
+pub fn join(j: Join<Gen>) -> Result<JoinAnswer<Gen>> {
+    if j.client.user.as_deref() != Some(j.state.user_uuid.as_str()) {
+        return Ok(JoinAnswer::Refuse("this answer belongs to another user's chat".into()));
+    }
+    let g = &j.state;
+    let status = match g.phase.as_str() {
+        "queued" | "streaming" => g.phase.as_str(),
+        finished => finished,
+    };
+    let snapshot = json!({
+        "type": "snapshot", "message_id": g.message_id, "content": g.content, "status": status, "error": g.error,
+    });
+    Ok(JoinAnswer::Accept(Effects::none().send_to(vec![j.client.client.clone()], &snapshot)))
+}
+
+/// `room_leave`: nothing to do; the answer goes on without watchers.
+pub fn leave(_l: Leave<Gen>) -> Result<Effects<Gen>> {
+    Ok(Effects::none())
+}
+
+/// `room_tick`.
+pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
+    let mut g = t.state;
+    if let Some(finished) = g.finished_ms {
+        if t.now_ms - finished >= LINGER_MS {
+            let reason = format!("answer {}", g.phase);
+            return Ok(Effects::none().close(reason));
+        }
+        return Ok(Effects::none());
+    }
+    if kv::get(&stop_key(&g.message_id))?.is_some() {
+        return finish(g, "stopped", None);
+    }
+    if g.phase == "queued" {
+        if !my_turn(&g, t.tick)? {
+            return Ok(Effects::state(g));
+        }
+        if let Err(err) = open(&mut g) {
+            return finish(g, "failed", Some(err));
+        }
+    }
+    let Some(stream) = g.stream.clone() else {
+        return finish(g, "failed", Some("the answer's stream is missing".into()));
+    };
+    let mut parsed = Parsed::default();
+    let mut ended = false;
+    for i in 0..16 {
+        let wait_ms = if i == 0 { 30 } else { 0 };
+        let chunk = match http::read(&HttpRead { id: stream.clone(), max_bytes: 0, wait_ms }) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                g.content.push_str(&parsed.text);
+                g.stream = None;
+                return finish(g, "failed", Some(format!("the model server's stream broke: {}", err.message)));
+            }
+        };
+        g.pending.push_str(&chunk.data);
+        providers::parse(&g.kind, &mut g.pending, &mut parsed);
+        if chunk.done {
+            g.stream = None;
+            g.pending.push('\n');
+            providers::parse(&g.kind, &mut g.pending, &mut parsed);
+            ended = true;
+        }
+        if ended || parsed.done || chunk.data.is_empty() {
+            break;
+        }
+    }
+    let mut fx = Effects::none();
+    if !parsed.text.is_empty() {
+        if g.first_ms.is_none() {
+            g.first_ms = Some(time::now()?);
+        }
+        g.content.push_str(&parsed.text);
+        fx = fx.broadcast(&json!({ "type": "delta", "message_id": g.message_id, "text": parsed.text }));
+    }
+    g.prompt_tokens = parsed.prompt_tokens.or(g.prompt_tokens);
+    g.completion_tokens = parsed.completion_tokens.or(g.completion_tokens);
+    if let Some(err) = parsed.error {
+        return finish(g, "failed", Some(format!("the model server reported: {err}"))).map(|f| merge(fx, f));
+    }
+    if parsed.done || ended {
+        return finish(g, "done", None).map(|f| merge(fx, f));
+    }
+    if t.now_ms - g.flushed_ms >= FLUSH_MS && g.first_ms.is_some() {
+        g.flushed_ms = t.now_ms;
+        let update =
+            UpdateChatMessage { id: g.message_id.clone(), content: g.content.clone(), status: "streaming".into() };
+        db::update_chat_message(&update)?;
+    }
+    fx.state = Some(g);
+    Ok(fx)
+}
+
+fn merge(mut first: Effects<Gen>, then: Effects<Gen>) -> Effects<Gen> {
+    first.send.extend(then.send);
+    first.state = then.state;
+    first.close = then.close;
+    first
+}
+
+/// Whether this answer is first in its queue; drops entries whose rooms are gone (a room that
+/// failed too often), checked about once a second.
+fn my_turn(g: &Gen, tick: u64) -> Result<bool> {
+    let prefix = queue_prefix(&g.provider, &g.model);
+    let queued = kv::list(&prefix, Page { limit: 50, offset: 0 })?;
+    match queued.first() {
+        Some((key, _)) if *key == g.queue_key => return Ok(true),
+        None => return Ok(true),
+        Some(_) => {}
+    }
+    if !queued.iter().any(|(k, _)| *k == g.queue_key) {
+        kv::set(&g.queue_key, b"1")?;
+    }
+    if tick.is_multiple_of(25) {
+        let live: Vec<String> = rooms::list(&Empty {})?.into_iter().map(|r| r.room).collect();
+        for (key, _) in &queued {
+            let message = key.rsplit('|').next().unwrap_or("");
+            if *key != g.queue_key && !live.iter().any(|r| *r == room_id(message)) {
+                kv::delete(key)?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn open(g: &mut Gen) -> std::result::Result<(), String> {
+    let provider = providers::get(&g.provider).map_err(|e| e.message)?;
+    let req = g.request.take().ok_or("the answer's request is missing")?;
+    g.started_ms = time::now().map_err(|e| e.message)?;
+    g.flushed_ms = g.started_ms;
+    let head = http::open(&req).map_err(|e| providers::explain(&provider, e).message)?;
+    if head.status != 200 {
+        let mut body = String::new();
+        for _ in 0..10 {
+            match http::read(&HttpRead { id: head.id.clone(), max_bytes: 4096, wait_ms: 500 }) {
+                Ok(c) => {
+                    body.push_str(&c.data);
+                    if c.done || body.len() >= 300 {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = http::close(&HttpClose { id: head.id });
+        return Err(format!("{} answered {}: {}", provider.name, head.status, providers::cut(body.trim(), 300)));
+    }
+    g.stream = Some(head.id);
+    g.phase = "streaming".into();
+    Ok(())
+}
+
+/// Ends the answer: the message, the execution row, the queue entry and the room.
+fn finish(mut g: Gen, status: &str, err: Option<String>) -> Result<Effects<Gen>> {
+    if let Some(id) = g.stream.take() {
+        let _ = http::close(&HttpClose { id });
+    }
+    let now = time::now()?;
+    let message_status = match status {
+        "done" => "done",
+        "stopped" => "stopped",
+        _ => "failed",
+    };
+    db::update_chat_message(&UpdateChatMessage {
+        id: g.message_id.clone(),
+        content: g.content.clone(),
+        status: message_status.into(),
+    })?;
+    let started = if g.started_ms > 0 { g.started_ms } else { g.created_ms };
+    let exec_status = match status {
+        "done" => "completed",
+        other => other,
+    };
+    let update = UpdateAgentExecution {
+        id: g.exec_id.clone(),
+        status: exec_status.into(),
+        output: Some(g.content.clone()),
+        error: err.clone(),
+        first_token_ms: g.first_ms.map(|f| f - started),
+        total_ms: Some(now - started),
+        prompt_tokens: g.prompt_tokens,
+        completion_tokens: g.completion_tokens,
+    };
+    if let Err(e) = db::update_agent_execution(&update) {
+        warn!("execution {} not updated: {}", g.exec_id, e.message);
+    }
+    kv::delete(&g.queue_key)?;
+    kv::delete(&stop_key(&g.message_id))?;
+    if let Some(e) = &err {
+        warn!("answer {} failed: {e}", g.message_id);
+    }
+    let done = json!({
+        "type": "done", "message_id": g.message_id, "status": message_status, "error": err,
+        "content": g.content,
+    });
+    g.phase = message_status.into();
+    g.finished_ms = Some(now);
+    g.error = err;
+    Ok(Effects::state(g).broadcast(&done))
+}
