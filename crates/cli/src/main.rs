@@ -1,6 +1,7 @@
 //! The `a2e` command-line binary: a thin adapter over a2e-db and a2e-host.
 
 mod audit_cmd;
+mod chat_cmd;
 mod db_cmd;
 mod exit;
 mod keys;
@@ -38,6 +39,8 @@ pub(crate) enum Command {
     /// Verify and export the audit trail kept by the audit plugin.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Chat with a model through the chat plugin; the answer streams as it is written.
+    Chat(chat_cmd::ChatArgs),
     /// Create, inspect and maintain the encrypted database.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         .init();
     let result = match &cli.command {
         Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
+        Command::Chat(args) => chat_cmd::run(&cli, args),
         Command::Db(cmd) => db_cmd::run(&cli, cmd),
         Command::Plugin(cmd) => plugin_cmd::run(&cli, cmd),
         Command::Serve(args) => serve_cmd::serve(&cli, args),

@@ -160,6 +160,19 @@ impl Db {
         })
     }
 
+    /// The first user (oldest account) with `role`, such as the administrator who set a2e up.
+    pub fn first_user_with_role(&self, role: &str) -> Result<User> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE role = ?1 AND disabled = 0 ORDER BY created_at, rowid LIMIT 1"),
+                [role],
+                user_from_row,
+            )
+            .optional()?
+            .ok_or(Error::NotFound { entity: "user" })
+        })
+    }
+
     /// Replaces a user's password hash.
     pub fn update_user_password(&self, uuid: &str, password_hash: &str, now: i64) -> Result<()> {
         if password_hash.is_empty() {

