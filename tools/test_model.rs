@@ -13,6 +13,7 @@ pub struct Model {
     /// Base URL of the OpenAI-compatible server.
     pub openai: String,
     /// Base URL of the Ollama-API adapter.
+    #[allow(dead_code)] // not every test crate uses both dialects
     pub ollama: String,
     _child: Option<Mutex<Child>>,
 }

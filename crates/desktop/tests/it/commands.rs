@@ -319,3 +319,63 @@ fn the_game_plays_over_commands_and_window_events() {
     let players = t.ok("execute_plugin", json!({ "name": "anticheat", "function": "players", "input": {} }));
     assert_eq!(players, json!([]), "nobody has broken a rule");
 }
+
+#[path = "../../../../tools/test_model.rs"]
+mod test_model;
+
+/// Chat in the desktop app: a provider granted and added over commands, an answer streamed
+/// through `rt-frame` events, stored, stopped and exported, against the real model server.
+#[test]
+fn chat_streams_over_commands_and_window_events() {
+    let m = test_model::model();
+    let t = app();
+    t.ok("setup", json!({ "name": "Admin", "email": "admin@example.com", "password": PW }));
+    let next = rt_frames(&t.app);
+    let chat = |function: &str, input: Value| {
+        t.invoke("execute_plugin", json!({ "name": "chat", "function": function, "input": input }))
+    };
+    // Not granted yet: the error names the grant to add.
+    let provider = json!({ "id": "local", "kind": "openai", "base_url": m.openai });
+    let denied = chat("save_provider", provider.clone()).unwrap_err();
+    assert_eq!(denied["code"], "PERMISSION_DENIED", "{denied}");
+    assert!(denied["message"].as_str().unwrap().contains(&format!("http:{}", m.openai)), "{denied}");
+    t.ok("plugin_grant", json!({ "name": "chat", "grant": format!("http:{}", m.openai) }));
+    let saved = chat("save_provider", provider).unwrap();
+    assert_eq!(saved["models"], json!(["SmolLM2-135M-Instruct"]));
+    let agent =
+        chat("save_agent", json!({ "name": "Exact", "options": { "temperature": 0, "max_tokens": 60 } })).unwrap();
+    let started = chat(
+        "send",
+        json!({ "content": "What is the capital of France? Answer in one sentence.", "agent_id": agent["id"] }),
+    )
+    .unwrap();
+    let room = started["room"].as_str().unwrap();
+    t.ok("rt_send", json!({ "frame": { "type": "join", "plugin": "chat", "room": room, "ref": "j" } }));
+    let snapshot = next(&|f| f["data"]["type"] == "snapshot")["data"].clone();
+    let done = if ["queued", "streaming"].contains(&snapshot["status"].as_str().unwrap()) {
+        next(&|f| f["data"]["type"] == "done")["data"].clone()
+    } else {
+        snapshot
+    };
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(done["content"].as_str().unwrap().contains("Paris"), "{done}");
+    let session = chat("session", json!({ "id": started["session"]["id"] })).unwrap();
+    let stored =
+        session["messages"].as_array().unwrap().iter().find(|m| m["id"] == started["message"]["id"]).unwrap().clone();
+    assert_eq!(stored["content"], done["content"]);
+    // Stop a long answer: what was written stays.
+    let long = chat(
+        "send",
+        json!({ "session_id": started["session"]["id"], "content": "Now write a long poem about Paris." }),
+    )
+    .unwrap();
+    t.ok("rt_send", json!({ "frame": { "type": "join", "plugin": "chat", "room": long["room"], "ref": "k" } }));
+    next(&|f| f["data"]["type"] == "delta");
+    chat("stop", json!({ "message_id": long["message"]["id"] })).unwrap();
+    let stopped =
+        next(&|f| f["data"]["type"] == "done" && f["data"]["message_id"] == long["message"]["id"])["data"].clone();
+    assert_eq!(stopped["status"], "stopped", "{stopped}");
+    assert!(!stopped["content"].as_str().unwrap().is_empty());
+    let md = chat("export", json!({ "id": started["session"]["id"], "format": "markdown" })).unwrap();
+    assert!(md["markdown"].as_str().unwrap().contains("stopped"), "{md}");
+}
