@@ -288,7 +288,54 @@ try {
   await page.getByText(/^Intact: \d+ records/).waitFor();
   await shot(page, "audit");
 
-  // 15. Log out.
+  // 15. Chat: the administrator adds the local model server (granting the chat plugin its
+  // address first), an agent that answers exactly, and the second person chats with it.
+  const model = process.env.A2E_MODEL_OPENAI_URL;
+  if (!model) throw new Error("A2E_MODEL_OPENAI_URL is not set (cargo xtask test starts the model server)");
+  await page.getByRole("link", { name: "Chat providers" }).click();
+  const form = page.getByRole("form", { name: "Add a provider" });
+  await form.getByLabel("Id (a-z, 0-9 and -)").fill("local");
+  await form.getByLabel("Name").fill("Local model");
+  await form.getByLabel("Base URL").fill(model);
+  await form.getByRole("button", { name: "Save provider" }).click();
+  await page.getByRole("button", { name: /^Grant access to / }).click();
+  await page.getByRole("list", { name: "Models the provider serves" }).getByText("SmolLM2-135M-Instruct").waitFor();
+  await shot(page, "chat-provider");
+
+  await other.getByRole("link", { name: "Agents", exact: true }).click();
+  const agentForm = other.getByRole("form", { name: "New agent" });
+  await agentForm.getByLabel("Name").fill("Exact");
+  await agentForm.getByLabel("Temperature (0 to 2)").fill("0");
+  await agentForm.getByLabel("Max tokens").fill("80");
+  await agentForm.getByRole("button", { name: "Create agent" }).click();
+  await other.getByRole("table", { name: "Agents" }).getByText("Exact").waitFor();
+  await other.getByRole("link", { name: "Chat", exact: true }).click();
+  await other.getByLabel("Agent").selectOption({ label: "Exact" });
+  await other.getByLabel("Message", { exact: true }).fill("What is the capital of France? Answer in one sentence.");
+  await other.getByRole("button", { name: "Send" }).click();
+  const log = other.getByRole("log", { name: "Conversation" });
+  await log.getByRole("article", { name: "Assistant" }).getByText(/Paris/).waitFor({ timeout: 60000 });
+  await other.getByRole("list", { name: "Chat sessions" }).getByText("What is the capital of France?").waitFor();
+  await shot(other, "chat-answer");
+
+  // 16. Regenerate keeps both answers as versions; a long answer is stopped and kept.
+  await log.getByRole("article", { name: "Assistant" }).getByRole("button", { name: "Regenerate" }).click();
+  await log.getByRole("group", { name: "Versions" }).getByText("2/2").waitFor({ timeout: 60000 });
+  await other.getByRole("button", { name: "Send" }).waitFor();
+  await other.getByLabel("Message", { exact: true }).fill("Write a very long story about a dragon who bakes bread.");
+  await other.getByRole("button", { name: "Send" }).click();
+  await other.getByRole("button", { name: "Stop" }).click();
+  await log.getByText("stopped", { exact: true }).waitFor({ timeout: 60000 });
+  await shot(other, "chat-stopped");
+
+  // 17. Search finds the question; model output is shown as text, never run as markup.
+  await other.getByLabel("Search chats").fill("capital");
+  await other.getByRole("list", { name: "Search results" }).getByText("What is the capital of France?").first().waitFor();
+  const scripts = await log.locator("script").count();
+  if (scripts !== 0) throw new Error("the conversation holds script elements");
+  await shot(other, "chat-search");
+
+  // 18. Log out.
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("heading", { name: "Log in", exact: true }).waitFor();
   await shot(page, "logged-out");

@@ -8,6 +8,9 @@ import { Database } from "./pages/Database";
 import { Audit } from "./pages/Audit";
 import { Play } from "./pages/Play";
 import { Anticheat } from "./pages/Anticheat";
+import { Chat } from "./pages/Chat";
+import { Agents } from "./pages/Agents";
+import { ChatProviders } from "./pages/ChatProviders";
 
 const PUBLIC = ["/login", "/signup", "/verify-email", "/forgot-password", "/reset-password", "/setup"];
 
@@ -85,6 +88,15 @@ export function App() {
     case "/anticheat":
       page = user && <Anticheat />;
       break;
+    case "/chat":
+      page = user && <Chat user={user} />;
+      break;
+    case "/agents":
+      page = user && <Agents user={user} />;
+      break;
+    case "/chat-providers":
+      page = user && <ChatProviders />;
+      break;
     default:
       page = user ? null : <Login onDone={signedIn} />;
   }
@@ -97,6 +109,8 @@ export function App() {
           {user ? (
             <>
               <Link to="/play">Play</Link>
+              <Link to="/chat">Chat</Link>
+              <Link to="/agents">Agents</Link>
               <Link to="/profile">Profile</Link>
               <Link to="/sessions">Sessions</Link>
               <Link to="/plugins">Plugins</Link>
@@ -105,6 +119,7 @@ export function App() {
                   <Link to="/database">Database</Link>
                   <Link to="/audit">Audit log</Link>
                   <Link to="/anticheat">Anticheat</Link>
+                  <Link to="/chat-providers">Chat providers</Link>
                 </>
               )}
               <button

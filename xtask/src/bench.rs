@@ -117,6 +117,22 @@ its first cheating input. Match size: one match of 16, 24 and 32 honest bots, 30
 (`A2E_AUDIT_BENCH_RECORDS`), then `audit.verify` over all of them, 200 000 records per call.",
     },
     Bench {
+        section: "chat",
+        title: "Chat with a local model",
+        package: "a2e-server",
+        bench: "chat",
+        about: "A real model server (llama.cpp's server from PyPI xllamacpp, SmolLM2-135M-Instruct \
+Q4_1, one thread, one generation at a time; tools/model_server.py) answers the same question at \
+temperature 0 with at most 96 tokens, in alternating rounds (`A2E_CHAT_BENCH_ROUNDS`, 20): \
+straight to its streaming `/v1/chat/completions`, and through a2e (HTTP `send` to the chat \
+plugin, which opens the request with the host's outbound HTTP and forwards the stream through \
+the answer's room; the client follows it on the realtime socket). Time to first token is from \
+sending the request to the first text the client receives; tokens per second count the tokens \
+the model reported over the time after the first text. Then 10 users send a chat at once; \
+every answer must arrive, finishing in the order the chats were queued. The model, a2e and the \
+clients share the two cores.",
+    },
+    Bench {
         section: "soak",
         title: "Soak",
         package: "a2e-server",

@@ -94,6 +94,24 @@ pub fn run(root: &Path, target: &Path) -> Result<()> {
     // Keep draining the server's output so it never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
 
+    // The chat steps talk to a real model server (tools/model_server.py), stopped with the test.
+    let python = std::env::var("A2E_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut model = Command::new(&python)
+        .arg(root.join("tools").join("model_server.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting the model server with {python}"))?;
+    let mut ready = String::new();
+    BufReader::new(model.stdout.take().expect("piped")).read_line(&mut ready)?;
+    let model = Server(model);
+    let openai = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("openai="))
+        .with_context(|| format!("the model server did not start: {ready:?}"))?
+        .to_owned();
+
     let status = Command::new("node")
         .arg("e2e/run.mjs")
         .arg(&url)
@@ -101,10 +119,12 @@ pub fn run(root: &Path, target: &Path) -> Result<()> {
         .arg(&template)
         .arg(&artifacts)
         .env("A2E_CHROMIUM", &browser)
+        .env("A2E_MODEL_OPENAI_URL", &openai)
         .current_dir(root.join("frontend"))
         .status()
         .context("starting node")?;
     drop(server);
+    drop(model);
     if !status.success() {
         bail!("the browser end-to-end test failed; screenshots are in {}", artifacts.display());
     }

@@ -24,6 +24,7 @@ commands:
   bench           run every benchmark and write docs/BENCHMARKS.md from their figures
   soak [MINUTES]  drive the server with wrk for MINUTES (default 10): throughput, latency,
                   errors and RSS over time
+  e2e             the browser end-to-end test alone (Chromium, a real model server)
   fuzz NAME|all [--seconds N|--minutes N]
                   run a libFuzzer target (manifest, host_functions, auth_plugin, auth_http)
                   for N (default one minute each), after replaying its seeds and past crashes";
@@ -38,6 +39,7 @@ fn main() -> Result<()> {
         "bench" => bench(),
         "soak" => soak(rest.first().map(String::as_str)),
         "fuzz" => fuzz_task(&rest),
+        "e2e" => e2e_task(),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -314,6 +316,17 @@ fn run(args: &[String]) -> Result<()> {
         std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
+}
+
+fn e2e_task() -> Result<()> {
+    setup()?;
+    build_ui()?;
+    build_plugins()?;
+    let python = python_test_tools()?;
+    std::env::set_var("A2E_PYTHON", &python);
+    step("building a2e (debug)");
+    cargo(&["build", "--package", "a2e"])?;
+    e2e::run(&root(), &target_dir())
 }
 
 fn fuzz_task(args: &[String]) -> Result<()> {

@@ -149,18 +149,24 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
     let Some(stream) = g.stream.clone() else {
         return finish(g, "failed", Some("the answer's stream is missing".into()));
     };
-    let mut parsed = Parsed::default();
+    // Read for most of the tick's period, forwarding each piece as soon as it arrives (through
+    // room_send, not at the end of the tick), so the gap between ticks is the only wait added.
+    let hz = config_num("tick_hz", 25).clamp(1, 60) as i64;
+    let deadline = t.now_ms + 1000 * 3 / (4 * hz);
+    let room = room_id(&g.message_id);
     let mut ended = false;
-    for i in 0..16 {
-        let wait_ms = if i == 0 { 30 } else { 0 };
+    let mut totals = Parsed::default();
+    for _ in 0..200 {
+        let now = time::now()?;
+        let wait_ms = (deadline - now).clamp(0, 30) as u32;
         let chunk = match http::read(&HttpRead { id: stream.clone(), max_bytes: 0, wait_ms }) {
             Ok(chunk) => chunk,
             Err(err) => {
-                g.content.push_str(&parsed.text);
                 g.stream = None;
                 return finish(g, "failed", Some(format!("the model server's stream broke: {}", err.message)));
             }
         };
+        let mut parsed = Parsed::default();
         g.pending.push_str(&chunk.data);
         providers::parse(&g.kind, &mut g.pending, &mut parsed);
         if chunk.done {
@@ -169,25 +175,29 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
             providers::parse(&g.kind, &mut g.pending, &mut parsed);
             ended = true;
         }
-        if ended || parsed.done || chunk.data.is_empty() {
+        if !parsed.text.is_empty() {
+            if g.first_ms.is_none() {
+                g.first_ms = Some(time::now()?);
+            }
+            g.content.push_str(&parsed.text);
+            let delta = json!({ "type": "delta", "message_id": g.message_id, "text": parsed.text });
+            rooms::send(&room, None, &delta)?;
+        }
+        totals.prompt_tokens = parsed.prompt_tokens.or(totals.prompt_tokens);
+        totals.completion_tokens = parsed.completion_tokens.or(totals.completion_tokens);
+        totals.error = parsed.error.or(totals.error);
+        totals.done |= parsed.done;
+        if ended || totals.done || totals.error.is_some() || (chunk.data.is_empty() && wait_ms == 0) {
             break;
         }
     }
-    let mut fx = Effects::none();
-    if !parsed.text.is_empty() {
-        if g.first_ms.is_none() {
-            g.first_ms = Some(time::now()?);
-        }
-        g.content.push_str(&parsed.text);
-        fx = fx.broadcast(&json!({ "type": "delta", "message_id": g.message_id, "text": parsed.text }));
+    g.prompt_tokens = totals.prompt_tokens.or(g.prompt_tokens);
+    g.completion_tokens = totals.completion_tokens.or(g.completion_tokens);
+    if let Some(err) = totals.error {
+        return finish(g, "failed", Some(format!("the model server reported: {err}")));
     }
-    g.prompt_tokens = parsed.prompt_tokens.or(g.prompt_tokens);
-    g.completion_tokens = parsed.completion_tokens.or(g.completion_tokens);
-    if let Some(err) = parsed.error {
-        return finish(g, "failed", Some(format!("the model server reported: {err}"))).map(|f| merge(fx, f));
-    }
-    if parsed.done || ended {
-        return finish(g, "done", None).map(|f| merge(fx, f));
+    if totals.done || ended {
+        return finish(g, "done", None);
     }
     if t.now_ms - g.flushed_ms >= FLUSH_MS && g.first_ms.is_some() {
         g.flushed_ms = t.now_ms;
@@ -195,15 +205,7 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
             UpdateChatMessage { id: g.message_id.clone(), content: g.content.clone(), status: "streaming".into() };
         db::update_chat_message(&update)?;
     }
-    fx.state = Some(g);
-    Ok(fx)
-}
-
-fn merge(mut first: Effects<Gen>, then: Effects<Gen>) -> Effects<Gen> {
-    first.send.extend(then.send);
-    first.state = then.state;
-    first.close = then.close;
-    first
+    Ok(Effects::state(g))
 }
 
 /// Whether this answer is first in its queue; drops entries whose rooms are gone (a room that
