@@ -355,5 +355,8 @@ fn bench() -> Result<()> {
     setup()?;
     build_plugins()?;
     debian_tool("wrk", "wrk")?;
+    // The chat bench runs a real model server (tools/model_server.py).
+    let python = python_test_tools()?;
+    std::env::set_var("A2E_PYTHON", &python);
     bench::run(&root())
 }
