@@ -30,6 +30,9 @@ fn harness() -> &'static Harness {
         // Every plain grant, and a call grant (the harness's other plugin is the callee).
         let mut all: Vec<&str> = a2e_abi::Grant::ALL.iter().filter(|g| !g.is_scoped()).map(|g| g.as_str()).collect();
         all.push("call:ungranted");
+        // Outbound HTTP only to a loopback port nothing listens on (discard): requests are
+        // checked and refused or fail to connect, never leave the machine.
+        all.push("http:http://127.0.0.1:9");
         for (name, grants) in [("granted", all), ("ungranted", Vec::new())] {
             let src = plugin_dir(
                 dir.path(),

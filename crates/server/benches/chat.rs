@@ -10,6 +10,7 @@
 //! - tokens per second after the first token, through a2e / direct, per round (median, min, max);
 //! - 10 chats sent at once by 10 users: all answered, in the order they were queued.
 //!
+//! Each measured request starts after 300 ms with the model server idle.
 //! `A2E_CHAT_BENCH_ROUNDS` (default 20) rounds. Run with `cargo xtask bench` or
 //! `cargo bench -p a2e-server --bench chat` after building plugins/ for wasm32.
 
@@ -31,6 +32,8 @@ mod test_model;
 
 const QUESTION: &str = "Name three rivers of France and say one thing about each.";
 const MAX_TOKENS: u64 = 96;
+/// Idle time before each measured request, in ms.
+const IDLE_MS: u64 = 300;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -234,11 +237,18 @@ fn main() {
         let (mut ttft_direct, mut ttft_a2e, mut overhead, mut tps_ratio) = (vec![], vec![], vec![], vec![]);
         let (mut tps_direct, mut tps_a2e) = (vec![], vec![]);
         for round in 0..rounds {
+            // Each request starts on an idle model server (a request right behind another one
+            // waits for the server to finish the last: both paths get the same pause).
+            let idle = || tokio::time::sleep(Duration::from_millis(IDLE_MS));
             let (d, t) = if round % 2 == 0 {
+                idle().await;
                 let d = direct(&client, &model.openai).await;
+                idle().await;
                 (d, through(&client, &a, &mut ws).await)
             } else {
+                idle().await;
                 let t = through(&client, &a, &mut ws).await;
+                idle().await;
                 (direct(&client, &model.openai).await, t)
             };
             println!(
@@ -308,7 +318,7 @@ fn main() {
             "time to first token, a2e minus direct, p50 (ms)",
             format!("{p50_overhead:.1} ms"),
             format!(
-                "direct p50 {:.1} ms, a2e p50 {:.1} ms; difference min {:.1} / max {:.1} ms over {rounds} rounds",
+                "direct p50 {:.1} ms, a2e p50 {:.1} ms; difference min {:.1} / max {:.1} ms over {rounds} rounds, each request after {IDLE_MS} ms idle",
                 percentile(&ttft_direct, 0.5),
                 percentile(&ttft_a2e, 0.5),
                 percentile(&overhead, 0.0),
