@@ -90,7 +90,7 @@ async fn upload_with_manifest_installs_grants_and_calls() {
         .expect_error(StatusCode::BAD_REQUEST, "EMPTY_NAME");
     let list = req(Method::GET, "/api/plugins").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
     let names: Vec<&str> = list.body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["anticheat", "audit", "auth", "game-logic", "template", "tick-manager"]);
+    assert_eq!(names, ["anticheat", "audit", "auth", "chat", "game-logic", "template", "tick-manager"]);
     // The audit log names the install.
     let events = s
         .state
