@@ -375,8 +375,7 @@ pub fn session(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let user = caller()?;
         let session = own_session(&user, &req.id)?;
         let messages = messages_of(&session.id)?;
-        let meta: SessionMeta =
-            kv::get(&meta_key(&session.id))?.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let meta = session_meta(&session)?;
         let streaming: Vec<Value> = messages
             .iter()
             .filter(|m| m.status == "streaming")
@@ -468,8 +467,7 @@ pub fn send(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let (session, meta, parent) = match &req.session_id {
             Some(id) => {
                 let session = own_session(&user, id)?;
-                let mut meta: SessionMeta =
-                    kv::get(&meta_key(id))?.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+                let mut meta = session_meta(&session)?;
                 if let Some(p) = &req.provider {
                     meta.provider = p.clone();
                 }
