@@ -10,5 +10,5 @@ export default defineConfig({
       "/api": { target: "http://127.0.0.1:8080", ws: true },
     },
   },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.{ts,tsx}"] },
 });

@@ -310,7 +310,7 @@ try {
   await agentForm.getByRole("button", { name: "Create agent" }).click();
   await other.getByRole("table", { name: "Agents" }).getByText("Exact").waitFor();
   await other.getByRole("link", { name: "Chat", exact: true }).click();
-  await other.getByLabel("Agent").selectOption({ label: "Exact" });
+  await other.getByLabel("Agent", { exact: true }).selectOption({ label: "Exact" });
   await other.getByLabel("Message", { exact: true }).fill("What is the capital of France? Answer in one sentence.");
   await other.getByRole("button", { name: "Send" }).click();
   const log = other.getByRole("log", { name: "Conversation" });

@@ -1,6 +1,9 @@
-import { useEffect, useState } from "react";
-import { call, type User } from "./api";
-import { Link, Loading, navigate, usePath } from "./ui";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { isRouteErrorResponse, Outlet, useRouteError, type RouteObject } from "react-router";
+import { call } from "./api";
+import { adminLoader, linkTokenLoader, notFoundLoader, rootLoader } from "./loaders";
+import { sessionQuery, setupQuery, UserProvider, useSignedOut } from "./session";
+import { Alert, Link, Loading, message } from "./ui";
 import { ForgotPassword, Login, ResetPassword, Setup, Signup, VerifyEmail } from "./pages/Auth";
 import { Profile, Sessions } from "./pages/Account";
 import { Plugins } from "./pages/Plugins";
@@ -12,95 +15,57 @@ import { Chat } from "./pages/Chat";
 import { Agents } from "./pages/Agents";
 import { ChatProviders } from "./pages/ChatProviders";
 
-const PUBLIC = ["/login", "/signup", "/verify-email", "/forgot-password", "/reset-password", "/setup"];
+/**
+ * Every page and who may see it. The root loader sends each navigation where it belongs (see
+ * loaders.ts) before anything renders, so it runs again on every navigation (the session it reads
+ * is cached).
+ */
+export const routes: RouteObject[] = [
+  {
+    path: "/",
+    element: <Layout />,
+    loader: rootLoader,
+    shouldRevalidate: () => true,
+    hydrateFallbackElement: <Loading what="a2e" />,
+    errorElement: <RouteError />,
+    children: [
+      { path: "setup", element: <Setup /> },
+      { path: "login", element: <Login /> },
+      { path: "signup", element: <Signup /> },
+      { path: "verify-email", element: <VerifyEmail />, loader: linkTokenLoader },
+      { path: "forgot-password", element: <ForgotPassword /> },
+      { path: "reset-password", element: <ResetPassword />, loader: linkTokenLoader },
+      {
+        element: <SignedIn />,
+        children: [
+          { path: "profile", element: <Profile /> },
+          { path: "sessions", element: <Sessions /> },
+          { path: "plugins", element: <Plugins /> },
+          { path: "play", element: <Play /> },
+          { path: "chat", element: <Chat /> },
+          { path: "agents", element: <Agents /> },
+          {
+            loader: adminLoader,
+            shouldRevalidate: () => true,
+            children: [
+              { path: "database", element: <Database /> },
+              { path: "audit", element: <Audit /> },
+              { path: "anticheat", element: <Anticheat /> },
+              { path: "chat-providers", element: <ChatProviders /> },
+            ],
+          },
+        ],
+      },
+      { path: "*", loader: notFoundLoader },
+    ],
+  },
+];
 
-export function App() {
-  const path = usePath();
-  const [user, setUser] = useState<User | null>(null);
-  const [checked, setChecked] = useState(false);
-  const [needsSetup, setNeedsSetup] = useState(false);
-
-  useEffect(() => {
-    Promise.all([
-      call<{ needs_setup: boolean }>("setup_status").catch(() => ({ needs_setup: false })),
-      call<{ user: User }>("session").then((s) => s.user).catch(() => null),
-    ]).then(([setup, u]) => {
-      setNeedsSetup(setup.needs_setup);
-      setUser(u);
-      setChecked(true);
-    });
-  }, []);
-
-  useEffect(() => {
-    if (!checked) return;
-    if (needsSetup && path !== "/setup") navigate("/setup");
-    else if (!user && !PUBLIC.includes(path)) navigate("/login");
-    else if (user && (path === "/" || path === "/login" || path === "/signup" || path === "/setup")) navigate("/profile");
-  }, [checked, needsSetup, user, path]);
-
-  const signedIn = (u: User) => {
-    setNeedsSetup(false);
-    setUser(u);
-    navigate("/profile");
-  };
-  const signedOut = () => {
-    setUser(null);
-    navigate("/login");
-  };
-
-  if (!checked) return <Loading what="a2e" />;
-
-  let page;
-  switch (path) {
-    case "/setup":
-      page = <Setup onDone={signedIn} />;
-      break;
-    case "/signup":
-      page = <Signup />;
-      break;
-    case "/verify-email":
-      page = <VerifyEmail />;
-      break;
-    case "/forgot-password":
-      page = <ForgotPassword />;
-      break;
-    case "/reset-password":
-      page = <ResetPassword />;
-      break;
-    case "/profile":
-      page = user && <Profile user={user} onChange={setUser} onSignedOut={signedOut} />;
-      break;
-    case "/sessions":
-      page = user && <Sessions onSignedOut={signedOut} />;
-      break;
-    case "/plugins":
-      page = user && <Plugins admin={user.role === "admin"} />;
-      break;
-    case "/database":
-      page = user && <Database />;
-      break;
-    case "/audit":
-      page = user && <Audit />;
-      break;
-    case "/play":
-      page = user && <Play user={user} />;
-      break;
-    case "/anticheat":
-      page = user && <Anticheat />;
-      break;
-    case "/chat":
-      page = user && <Chat user={user} />;
-      break;
-    case "/agents":
-      page = user && <Agents user={user} />;
-      break;
-    case "/chat-providers":
-      page = user && <ChatProviders />;
-      break;
-    default:
-      page = user ? null : <Login onDone={signedIn} />;
-  }
-
+function Layout() {
+  const { data: user } = useQuery(sessionQuery);
+  const { data: setup } = useQuery(setupQuery);
+  const signedOut = useSignedOut();
+  const logout = useMutation({ mutationFn: () => call("logout"), onSettled: signedOut });
   return (
     <>
       <header>
@@ -122,15 +87,11 @@ export function App() {
                   <Link to="/chat-providers">Chat providers</Link>
                 </>
               )}
-              <button
-                type="button"
-                className="link"
-                onClick={() => call("logout").catch(() => undefined).finally(signedOut)}
-              >
+              <button type="button" className="link" onClick={() => logout.mutate()}>
                 Log out
               </button>
             </>
-          ) : needsSetup ? null : (
+          ) : setup?.needs_setup ? null : (
             <>
               <Link to="/login">Log in</Link>
               <Link to="/signup">Sign up</Link>
@@ -138,7 +99,30 @@ export function App() {
           )}
         </nav>
       </header>
-      <main>{page ?? <Loading what="page" />}</main>
+      <main>
+        <Outlet />
+      </main>
     </>
+  );
+}
+
+/** The pages that need a signed-in user: they get it from `useUser`. */
+function SignedIn() {
+  const { data: user } = useQuery(sessionQuery);
+  if (!user) return <Loading what="page" />;
+  return (
+    <UserProvider user={user}>
+      <Outlet />
+    </UserProvider>
+  );
+}
+
+/** What a loader or page threw that nothing else caught. */
+function RouteError() {
+  const error = useRouteError();
+  return (
+    <main>
+      <Alert kind="error">{isRouteErrorResponse(error) ? `${error.status} ${error.statusText}` : message(error)}</Alert>
+    </main>
   );
 }

@@ -1,6 +1,10 @@
 // One client for the a2e API. Every call names a command with its arguments; over HTTP a table
 // maps the command to a route, and under Tauri the same command is invoked over IPC. Both give
 // the same result shapes and throw the same ApiError.
+import { invoke, isTauri } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import type { components } from "./api-types";
+import routes from "./routes.json";
 
 export class ApiError extends Error {
   constructor(
@@ -13,78 +17,22 @@ export class ApiError extends Error {
   }
 }
 
-export interface User {
-  uuid: string;
-  name: string;
-  email: string;
-  email_verified: boolean;
-  avatar: string | null;
-  bio: string | null;
-  role: "user" | "admin";
-  created_at: number;
-}
-
-export interface LoginResult {
-  user: User;
-  session_token: string;
-  session_expires_at: number;
-  access_token: string;
-  access_expires_at: number;
-  refresh_token: string;
-}
-
-export interface SessionItem {
-  id: string;
-  created_at: number;
-  last_seen_at: number;
-  expires_at: number;
-  current: boolean;
-}
-
-export interface Plugin {
-  name: string;
-  version: string;
-  description: string;
-  exports: string[];
-  public: string[];
-  requested_grants: string[];
-  granted: string[];
-  enabled: boolean;
-  sha256: string;
-  wasm_bytes: number;
-  realtime: Realtime;
-}
-
+// The API's shapes, as the server's OpenAPI document (openapi.json) describes them: `npm run
+// api-types` writes api-types.ts from it.
+type Schemas = components["schemas"];
+export type User = Schemas["UserView"];
+export type LoginResult = Schemas["LoginResponse"];
+export type SessionView = Schemas["SessionView"];
+export type SessionItem = Schemas["SessionItem"];
+export type SetupStatus = Schemas["SetupStatus"];
+export type Plugin = Schemas["PluginView"];
 /** A plugin's realtime counters since the server started. */
-export interface Realtime {
-  rooms: number;
-  clients: number;
-  ticks: number;
-  ticks_skipped: number;
-  ticks_late: number;
-  room_calls_failed: number;
-  messages_in: number;
-  messages_out: number;
-  bytes_out: number;
-  dropped_inputs: number;
-  events_delivered: number;
-  events_failed: number;
-  events_dropped: number;
-  schedule_runs: number;
-  schedule_skipped: number;
-  schedule_failed: number;
-}
+export type Realtime = Schemas["RealtimeView"];
+export type DbStatus = Schemas["DbStatus"];
+export type AuditEvent = Schemas["AuditEventView"];
+export type ErrorBody = Schemas["ErrorBody"];
 
-export interface DbStatus {
-  path: string;
-  encrypted: boolean;
-  key_fingerprint: string | null;
-  key_source: string;
-  schema_version: number;
-  cipher_version: string | null;
-  healthy: boolean;
-}
-
+/** The database's statistics (`db_stats`; the OpenAPI document does not describe them). */
 export interface DbStats {
   schema_version: number;
   encrypted: boolean;
@@ -96,16 +44,7 @@ export interface DbStats {
   tables: Record<string, number>;
 }
 
-export interface AuditEvent {
-  id: number;
-  at: number;
-  kind: string;
-  plugin: string | null;
-  user_uuid: string | null;
-  client_addr: string | null;
-  data: unknown;
-}
-
+/** The filter of `audit_events` (its query string). */
 export interface AuditQuery {
   kind?: string;
   plugin?: string;
@@ -117,115 +56,94 @@ export interface AuditQuery {
 type Method = "GET" | "POST" | "PATCH" | "DELETE";
 type Args = Record<string, unknown>;
 
-interface Route {
+/**
+ * A command's HTTP route, as routes.json writes it (the desktop app reads the same file):
+ * `{x}` in the path is the percent-encoded string argument `x` (required, not empty); `body` is
+ * "args" (all the arguments), "arg:NAME" (the value of argument NAME) or a list of the fields to
+ * send; `query` lists the arguments put in the query string; no `body`, no body.
+ */
+export interface RouteSpec {
   method: Method;
-  path: (a: Args) => string;
-  body?: (a: Args) => unknown;
-  query?: (a: Args) => Record<string, unknown>;
+  path: string;
+  body?: "args" | `arg:${string}` | string[];
+  query?: string[];
 }
-
-const seg = (v: unknown) => encodeURIComponent(String(v));
-const same = (a: Args) => a;
 
 /** Every command of the API and its HTTP route. */
-export const ROUTES: Record<string, Route> = {
-  setup_status: { method: "GET", path: () => "/api/setup" },
-  setup: { method: "POST", path: () => "/api/setup", body: same },
-  signup: { method: "POST", path: () => "/api/auth/signup", body: same },
-  login: { method: "POST", path: () => "/api/auth/login", body: same },
-  logout: { method: "POST", path: () => "/api/auth/logout" },
-  logout_all: { method: "POST", path: () => "/api/auth/logout-all" },
-  session: { method: "GET", path: () => "/api/auth/session" },
-  verify_email: { method: "POST", path: () => "/api/auth/verify-email", body: same },
-  resend_verification: { method: "POST", path: () => "/api/auth/resend-verification", body: same },
-  password_reset_request: { method: "POST", path: () => "/api/auth/password-reset/request", body: same },
-  password_reset_confirm: { method: "POST", path: () => "/api/auth/password-reset/confirm", body: same },
-  change_password: { method: "POST", path: () => "/api/auth/change-password", body: same },
-  profile: { method: "GET", path: () => "/api/auth/profile" },
-  update_profile: { method: "PATCH", path: () => "/api/auth/profile", body: same },
-  sessions: { method: "GET", path: () => "/api/auth/sessions" },
-  revoke_session: { method: "DELETE", path: (a) => `/api/auth/sessions/${seg(a.id)}` },
-  plugins: { method: "GET", path: () => "/api/plugins" },
-  plugin_remove: { method: "DELETE", path: (a) => `/api/plugins/${seg(a.name)}`, query: (a) => ({ purge: a.purge }) },
-  plugin_enable: { method: "POST", path: (a) => `/api/plugins/${seg(a.name)}/enable` },
-  plugin_disable: { method: "POST", path: (a) => `/api/plugins/${seg(a.name)}/disable` },
-  plugin_grant: { method: "POST", path: (a) => `/api/plugins/${seg(a.name)}/grants`, body: (a) => ({ grant: a.grant }) },
-  plugin_revoke: { method: "DELETE", path: (a) => `/api/plugins/${seg(a.name)}/grants/${seg(a.grant)}` },
-  execute_plugin: {
-    method: "POST",
-    path: (a) => `/api/plugins/${seg(a.name)}/call/${seg(a.function)}`,
-    body: (a) => a.input,
-  },
-  db_status: { method: "GET", path: () => "/api/admin/db/status" },
-  db_stats: { method: "GET", path: () => "/api/admin/db/stats" },
-  db_verify: { method: "POST", path: () => "/api/admin/db/verify" },
-  db_backup: { method: "POST", path: () => "/api/admin/db/backup" },
-  audit_events: {
-    method: "GET",
-    path: () => "/api/admin/audit",
-    query: (a) => a,
-  },
-};
+export const ROUTES: Readonly<Record<string, RouteSpec>> = routes as Record<string, RouteSpec>;
 
-interface TauriInternals {
-  invoke: (cmd: string, args?: Args) => Promise<unknown>;
-}
-
-function tauri(): TauriInternals | null {
-  const w = globalThis as unknown as { __TAURI_INTERNALS__?: TauriInternals };
-  return w.__TAURI_INTERNALS__ ?? null;
+function route(command: string): RouteSpec {
+  const r = Object.hasOwn(ROUTES, command) ? ROUTES[command] : undefined;
+  if (!r) throw new ApiError("UNKNOWN_COMMAND", `unknown command ${command}`);
+  return r;
 }
 
 /** Builds the URL of a command's route with its query string (empty values left out). */
 export function url(command: string, args: Args = {}): string {
-  const route = ROUTES[command];
-  if (!route) throw new ApiError("UNKNOWN_COMMAND", `unknown command ${command}`);
-  const query = route.query ? route.query(args) : {};
+  const r = route(command);
+  const path = r.path.replace(/\{([^{}]+)\}/g, (_, key: string) => {
+    const v = args[key];
+    if (typeof v !== "string" || v === "") throw new ApiError("INVALID_INPUT", `\`${key}\` is required`);
+    return encodeURIComponent(v);
+  });
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
+  for (const k of r.query ?? []) {
+    const v = args[k];
     if (v !== undefined && v !== null && v !== "" && v !== false) params.set(k, String(v));
   }
   const qs = params.toString();
-  return route.path(args) + (qs ? `?${qs}` : "");
+  return path + (qs ? `?${qs}` : "");
+}
+
+/** The JSON body a command's route sends, or undefined for none. */
+export function body(command: string, args: Args = {}): unknown {
+  const b = route(command).body;
+  if (b === undefined) return undefined;
+  if (b === "args") return args;
+  if (Array.isArray(b)) return Object.fromEntries(b.filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
+  return args[b.slice("arg:".length)] ?? {};
 }
 
 async function fromResponse(res: Response): Promise<unknown> {
   const text = await res.text();
-  let body: unknown = text;
+  let parsed: unknown = text;
   try {
-    body = text ? JSON.parse(text) : null;
+    parsed = text ? JSON.parse(text) : null;
   } catch {
     // not JSON: keep the text
   }
   if (!res.ok) {
-    const err = body as { code?: string; message?: string } | null;
+    const err = parsed as { code?: string; message?: string } | null;
     throw new ApiError(err?.code ?? "HTTP_" + res.status, err?.message ?? (text || res.statusText), res.status);
   }
-  return body;
+  return parsed;
 }
 
-/** Runs a command: over Tauri IPC inside the desktop app, over HTTP otherwise. */
-export async function call<T>(command: string, args: Args = {}): Promise<T> {
-  const ipc = tauri();
-  if (ipc) {
+/**
+ * Runs a command: over Tauri IPC inside the desktop app, over HTTP otherwise. `signal` cancels the
+ * HTTP request (an IPC call runs to its end).
+ */
+export async function call<T>(command: string, args: Args = {}, signal?: AbortSignal): Promise<T> {
+  if (isTauri()) {
     try {
-      return (await ipc.invoke(command, args)) as T;
+      return await invoke<T>(command, args);
     } catch (e) {
-      const err = e as { code?: string; message?: string };
+      const err = e as { code?: string; message?: string } | null;
       throw new ApiError(err?.code ?? "INTERNAL", err?.message ?? String(e));
     }
   }
-  const route = ROUTES[command];
-  if (!route) throw new ApiError("UNKNOWN_COMMAND", `unknown command ${command}`);
-  const init: RequestInit = { method: route.method, credentials: "same-origin", headers: {} };
-  if (route.body) {
-    init.body = JSON.stringify(route.body(args) ?? {});
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  const target = url(command, args);
+  const json = body(command, args);
+  const init: RequestInit = { method: route(command).method, credentials: "same-origin", signal };
+  if (json !== undefined) {
+    init.body = JSON.stringify(json);
+    init.headers = { "content-type": "application/json" };
   }
   let res: Response;
   try {
-    res = await fetch(url(command, args), init);
+    res = await fetch(target, init);
   } catch (e) {
+    if (signal?.aborted) throw e;
     throw new ApiError("NETWORK", `the server did not answer: ${(e as Error).message}`);
   }
   return (await fromResponse(res)) as T;
@@ -233,11 +151,20 @@ export async function call<T>(command: string, args: Args = {}): Promise<T> {
 
 /** Installs a plugin from its module and (optional) plugin.json. */
 export async function installPlugin(wasm: File, manifest: File | null, replace: boolean, grant: boolean): Promise<Plugin> {
-  const ipc = tauri();
-  if (ipc) {
-    const bytes = Array.from(new Uint8Array(await wasm.arrayBuffer()));
-    const manifestText = manifest ? await manifest.text() : null;
-    return call<Plugin>("plugin_install", { wasm: bytes, file_name: wasm.name, manifest: manifestText, replace, grant });
+  if (isTauri()) {
+    // The module travels as raw bytes; its options ride in headers (the manifest percent-encoded).
+    const headers: Record<string, string> = {
+      "a2e-file-name": encodeURIComponent(wasm.name),
+      "a2e-replace": String(replace),
+      "a2e-grant": String(grant),
+    };
+    if (manifest) headers["a2e-manifest"] = encodeURIComponent(await manifest.text());
+    try {
+      return await invoke<Plugin>("plugin_install", new Uint8Array(await wasm.arrayBuffer()), { headers });
+    } catch (e) {
+      const err = e as { code?: string; message?: string } | null;
+      throw new ApiError(err?.code ?? "INTERNAL", err?.message ?? String(e));
+    }
   }
   const form = new FormData();
   form.append("wasm", wasm, wasm.name);
@@ -248,22 +175,30 @@ export async function installPlugin(wasm: File, manifest: File | null, replace: 
   return (await fromResponse(res)) as Plugin;
 }
 
+/** Listens to a Tauri event until the returned function is called (also before listening started). */
+function listenUntilStopped<T>(event: string, onPayload: (payload: T) => void, onListening?: () => void): () => void {
+  let stop: (() => void) | null = null;
+  let stopped = false;
+  listen<T>(event, (e) => onPayload(e.payload)).then(
+    (unlisten) => {
+      if (stopped) {
+        unlisten();
+        return;
+      }
+      stop = unlisten;
+      onListening?.();
+    },
+    () => undefined,
+  );
+  return () => {
+    stopped = true;
+    stop?.();
+  };
+}
+
 /** Subscribes to live audit events; returns a function that stops. */
 export function subscribeEvents(onEvent: (e: AuditEvent) => void, onState: (connected: boolean) => void): () => void {
-  const ipc = tauri() as unknown as { listen?: unknown } | null;
-  if (ipc) {
-    const w = globalThis as unknown as {
-      __TAURI__?: { event?: { listen: (n: string, f: (e: { payload: AuditEvent }) => void) => Promise<() => void> } };
-    };
-    const listen = w.__TAURI__?.event?.listen;
-    if (!listen) return () => {};
-    let stop: (() => void) | null = null;
-    listen("audit-event", (e) => onEvent(e.payload)).then((f) => {
-      stop = f;
-      onState(true);
-    });
-    return () => stop?.();
-  }
+  if (isTauri()) return listenUntilStopped<AuditEvent>("audit-event", onEvent, () => onState(true));
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${proto}//${location.host}/api/events`);
   ws.onopen = () => onState(true);
@@ -280,8 +215,8 @@ export function subscribeEvents(onEvent: (e: AuditEvent) => void, onState: (conn
 }
 
 /** Calls `fn` of plugin `name` with `input` (the plugin's public functions, or any as an administrator). */
-export function pluginCall<T>(name: string, fn: string, input: unknown = {}): Promise<T> {
-  return call<T>("execute_plugin", { name, function: fn, input });
+export function pluginCall<T>(name: string, fn: string, input: unknown = {}, signal?: AbortSignal): Promise<T> {
+  return call<T>("execute_plugin", { name, function: fn, input }, signal);
 }
 
 /** A frame the realtime protocol sends (see `/api/rt`). */
@@ -304,33 +239,19 @@ export interface RtConnection {
 
 /** Opens the realtime connection; `onClose` is told why it ended. */
 export function connectRealtime(onFrame: (f: RtFrame) => void, onClose: (reason: string) => void): RtConnection {
-  const ipc = tauri();
-  if (ipc) {
-    const w = globalThis as unknown as {
-      __TAURI__?: { event?: { listen: (n: string, f: (e: { payload: RtFrame }) => void) => Promise<() => void> } };
-    };
-    let stop: (() => void) | null = null;
-    let closed = false;
-    w.__TAURI__?.event
-      ?.listen("rt-frame", (e) => {
-        if (e.payload?.type === "disconnected") onClose(e.payload.reason ?? "disconnected");
-        else onFrame(e.payload);
-      })
-      .then((f) => {
-        if (closed) f();
-        else stop = f;
-      });
+  if (isTauri()) {
+    const close = listenUntilStopped<RtFrame>("rt-frame", (f) => {
+      if (f?.type === "disconnected") onClose(f.reason ?? "disconnected");
+      else onFrame(f);
+    });
     return {
       send: (frame) => {
-        ipc.invoke("rt_send", { frame }).then(
-          (reply) => reply && onFrame(reply as RtFrame),
+        invoke<RtFrame | null>("rt_send", { frame }).then(
+          (reply) => reply && onFrame(reply),
           (e) => onFrame({ type: "error", code: "ERROR", message: String(e), ref: frame.ref }),
         );
       },
-      close: () => {
-        closed = true;
-        stop?.();
-      },
+      close,
     };
   }
   const proto = location.protocol === "https:" ? "wss:" : "ws:";

@@ -1,62 +1,21 @@
-// Small shared pieces: navigation, async state, forms, messages.
-import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from "react";
+// Small shared pieces: links, forms, messages.
+import type { ReactNode } from "react";
+import { useMutation } from "@tanstack/react-query";
+import { NavLink } from "react-router";
 import { ApiError } from "./api";
 
-export function navigate(to: string) {
-  history.pushState(null, "", to);
-  dispatchEvent(new PopStateEvent("popstate"));
-}
-
-export function usePath(): string {
-  const [path, setPath] = useState(location.pathname);
-  useEffect(() => {
-    const on = () => setPath(location.pathname);
-    addEventListener("popstate", on);
-    return () => removeEventListener("popstate", on);
-  }, []);
-  return path;
-}
-
+/** A link of the app: the router follows it, and it is marked as the current page on its own path. */
 export function Link({ to, children }: { to: string; children: ReactNode }) {
-  const current = usePath() === to;
   return (
-    <a
-      href={to}
-      aria-current={current ? "page" : undefined}
-      onClick={(e) => {
-        if (e.metaKey || e.ctrlKey || e.shiftKey) return;
-        e.preventDefault();
-        navigate(to);
-      }}
-    >
+    <NavLink to={to} end>
       {children}
-    </a>
+    </NavLink>
   );
 }
 
 export function message(e: unknown): string {
   if (e instanceof ApiError) return e.message;
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Loads data on mount (and on `reload`), tracking loading and error states. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
-  const reload = useCallback(() => {
-    setLoading(true);
-    load()
-      .then((d) => {
-        setData(d);
-        setError(null);
-      })
-      .catch((e) => setError(message(e)))
-      .finally(() => setLoading(false));
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, deps);
-  useEffect(reload, [reload]);
-  return { data, error, loading, reload, setData };
 }
 
 export function Alert({ kind, children }: { kind: "error" | "ok" | "info"; children: ReactNode }) {
@@ -76,7 +35,7 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
-/** A form that disables itself while submitting and shows the outcome. */
+/** A form that disables itself while submitting and shows the outcome (a string `onSubmit` returns). */
 export function Form({
   onSubmit,
   submit,
@@ -88,31 +47,23 @@ export function Form({
   children: ReactNode;
   label: string;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-  const handle = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    setOk(null);
-    try {
-      const done = await onSubmit(new FormData(e.currentTarget));
-      if (done) setOk(done);
-    } catch (err) {
-      setError(message(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submitting = useMutation({ mutationFn: onSubmit });
+  const busy = submitting.isPending;
   return (
-    <form onSubmit={handle} aria-label={label} aria-busy={busy}>
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        submitting.mutate(new FormData(e.currentTarget));
+      }}
+      aria-label={label}
+      aria-busy={busy}
+    >
       <fieldset disabled={busy}>
         {children}
         <button type="submit">{busy ? "Working…" : submit}</button>
       </fieldset>
-      <Alert kind="error">{error}</Alert>
-      <Alert kind="ok">{ok}</Alert>
+      <Alert kind="error">{submitting.error && message(submitting.error)}</Alert>
+      <Alert kind="ok">{submitting.data || null}</Alert>
     </form>
   );
 }
@@ -155,16 +106,4 @@ export const str = (d: FormData, k: string) => String(d.get(k) ?? "");
 
 export function when(ms: number): string {
   return new Date(ms).toLocaleString();
-}
-
-/** The token a link from an email carries, removed from the address bar once read. */
-let linkToken: { path: string; token: string } | null = null;
-export function takeLinkToken(): string | null {
-  const params = new URLSearchParams(location.search);
-  const token = params.get("token");
-  if (token) {
-    linkToken = { path: location.pathname, token };
-    history.replaceState(null, "", location.pathname);
-  }
-  return linkToken?.path === location.pathname ? linkToken.token : null;
 }

@@ -3,6 +3,7 @@
 //! Each task installs what it needs first (the wasm32 target through rustup) and says what to
 //! install by hand when it cannot.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -161,7 +162,15 @@ fn build_plugins() -> Result<()> {
             "--target-dir",
             &target_dir().display().to_string(),
         ],
-    )
+    )?;
+    step("building plugins/template-as (AssemblyScript, npm)");
+    let project = root().join("plugins").join("template-as");
+    if !project.join("node_modules").join("assemblyscript").is_dir() {
+        run_in(&project, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    }
+    let out = target_dir().join("wasm32-unknown-unknown").join("release").join("template-as");
+    let out_arg = out.display().to_string();
+    run_in(&project, "npm", &["run", "--silent", "build", "--", "--out", &out_arg])
 }
 
 fn target_dir() -> PathBuf {
@@ -248,6 +257,50 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Fails when frontend/openapi.json is not what the server describes (`a2e openapi`), when
+/// frontend/src/api-types.ts is not what openapi-typescript generates from it, or when the
+/// AssemblyScript wrappers are not what the ABI table generates.
+fn api_drift() -> Result<()> {
+    step("the checked-in OpenAPI document and the UI's generated API types are current");
+    let frontend = root().join("frontend");
+    let a2e = target_dir().join("debug").join("a2e");
+    if !a2e.is_file() {
+        cargo(&["build", "--package", "a2e"])?;
+    }
+    let out =
+        Command::new(&a2e).arg("openapi").output().with_context(|| format!("running {} openapi", a2e.display()))?;
+    if !out.status.success() {
+        bail!("`a2e openapi` failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let checked_in = fs::read(frontend.join("openapi.json")).context("reading frontend/openapi.json")?;
+    if checked_in != out.stdout {
+        bail!(
+            "frontend/openapi.json differs from what the server describes: run `cargo run -p a2e -- openapi > frontend/openapi.json` and `npm run api-types` in frontend/, then commit both"
+        );
+    }
+    let generated = target_dir().join("api-types.check.ts");
+    let generated_arg = generated.display().to_string();
+    run_in(&frontend, "npx", &["--no-install", "openapi-typescript", "openapi.json", "-o", &generated_arg])?;
+    let fresh = fs::read(&generated).context("reading the generated API types")?;
+    let current = fs::read(frontend.join("src").join("api-types.ts")).context("reading frontend/src/api-types.ts")?;
+    if fresh != current {
+        bail!("frontend/src/api-types.ts is not what `npm run api-types` generates from frontend/openapi.json: run it in frontend/ and commit the result");
+    }
+    // The AssemblyScript wrappers follow the ABI table (itself checked against crates/abi by
+    // `cargo test -p a2e-abi --test schemas`).
+    let project = root().join("plugins").join("template-as");
+    let generated = target_dir().join("host.check.ts");
+    let generated_arg = generated.display().to_string();
+    run_in(&project, "node", &["gen/gen-host.mjs", "a2e-abi.json", &generated_arg])?;
+    let fresh = fs::read(&generated).context("reading the generated AssemblyScript wrappers")?;
+    let current =
+        fs::read(project.join("assembly/a2e/host.ts")).context("reading plugins/template-as/assembly/a2e/host.ts")?;
+    if fresh != current {
+        bail!("plugins/template-as/assembly/a2e/host.ts is not what `npm run gen` generates from a2e-abi.json: run it there and commit the result");
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     setup()?;
     desktop::packages()?;
@@ -286,6 +339,9 @@ fn test() -> Result<()> {
     for name in fuzz::TARGETS {
         fuzz::run(&root(), &target_dir(), name, seconds, fuzz::Output::Summary)?;
     }
+    api_drift()?;
+    step("web UI lint (ESLint with the React hooks rules)");
+    run_in(&root().join("frontend"), "npm", &["run", "--silent", "lint"])?;
     step("web UI unit tests (vitest)");
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "test"])?;
     e2e::run(&root(), &target_dir())?;
@@ -324,8 +380,10 @@ fn e2e_task() -> Result<()> {
     build_plugins()?;
     let python = python_test_tools()?;
     std::env::set_var("A2E_PYTHON", &python);
+    // The whole workspace, as `cargo xtask test` builds it: building the one package would
+    // resolve its dependencies' features differently and rebuild them.
     step("building a2e (debug)");
-    cargo(&["build", "--package", "a2e"])?;
+    cargo(&["build", "--workspace"])?;
     e2e::run(&root(), &target_dir())
 }
 

@@ -210,6 +210,7 @@ fn default_method() -> String {
 
 /// Request of `http_request` and `http_open`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpRequest {
     /// GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (default GET).
     #[serde(default = "default_method")]
@@ -261,6 +262,7 @@ impl HttpRequest {
 
 /// Response of `http_request`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpResponse {
     /// Status code (redirects are followed, up to 5, each checked against the grants).
     pub status: u16,
@@ -274,6 +276,7 @@ pub struct HttpResponse {
 
 /// Response of `http_open`: the head of a response whose body is read with `http_read`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpStream {
     /// Stream id, for `http_read` and `http_close`; only the plugin that opened it can use it.
     pub id: String,
@@ -287,6 +290,7 @@ pub struct HttpStream {
 
 /// Request of `http_read`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpRead {
     /// Stream id.
     pub id: String,
@@ -300,6 +304,7 @@ pub struct HttpRead {
 
 /// Response of `http_read`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpChunk {
     /// The body bytes that arrived (text cut at a character boundary, or base64); may be empty.
     pub data: String,
@@ -309,6 +314,7 @@ pub struct HttpChunk {
 
 /// Request of `http_close`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpClose {
     /// Stream id.
     pub id: String,

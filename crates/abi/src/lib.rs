@@ -13,11 +13,13 @@
 //! assert!(denied.into_result().is_err());
 //! ```
 
+mod errors;
 pub mod functions;
 mod http;
 pub mod realtime;
 pub mod types;
 
+pub use errors::{codes, http_status, ErrorCode};
 pub use functions::{HostFunction, HOST_FUNCTIONS};
 pub use http::{
     canonical_ip, is_public_ip, HostPattern, HttpChunk, HttpClose, HttpRead, HttpRequest, HttpResponse, HttpStream,
@@ -34,43 +36,21 @@ pub const ABI_VERSION: u32 = 1;
 /// Namespace of a2e's host functions as seen by the guest (Extism's user namespace).
 pub const HOST_NAMESPACE: &str = "extism:host/user";
 
-/// Error codes used by the host. Plugins may return codes of their own as well.
-pub mod codes {
-    /// A user with this email or name exists.
-    pub const USER_EXISTS: &str = "USER_EXISTS";
-    /// A row with this key exists.
-    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
-    /// The row does not exist (or the token expired or was used).
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    /// The request is malformed or breaks a rule.
-    pub const INVALID_INPUT: &str = "INVALID_INPUT";
-    /// The plugin lacks the grant this host function needs.
-    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
-    /// Too many attempts; try later.
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-    /// The operation conflicts with the current state.
-    pub const CONFLICT: &str = "CONFLICT";
-    /// Credentials are missing or wrong.
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    /// A resource is temporarily unavailable (database busy, pool exhausted).
-    pub const UNAVAILABLE: &str = "UNAVAILABLE";
-    /// A plugin called through `plugin_call` failed (trap, timeout, limit); the message says how.
-    pub const CALL_FAILED: &str = "CALL_FAILED";
-    /// An operation ran out of time (an outbound HTTP request, for example).
-    pub const TIMEOUT: &str = "TIMEOUT";
-    /// A request or response is larger than allowed.
-    pub const TOO_LARGE: &str = "TOO_LARGE";
-    /// The host failed; details are in the host's log.
-    pub const INTERNAL: &str = "INTERNAL";
-}
-
 /// The error part of an envelope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// Machine-readable code, one of [`codes`] or a plugin's own.
     pub code: String,
     /// Human-readable message; never contains secrets.
     pub message: String,
+}
+
+impl ErrorBody {
+    /// The code as an [`ErrorCode`], or `None` for a code a plugin defined.
+    pub fn kind(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
 }
 
 impl std::fmt::Display for ErrorBody {
@@ -83,6 +63,7 @@ impl std::error::Error for ErrorBody {}
 
 /// The response of every host function (and the recommended shape of plugin outputs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Envelope<T> {
     /// Whether the call succeeded.
     pub success: bool,
@@ -116,6 +97,7 @@ impl<T> Envelope<T> {
 
 /// Capabilities a plugin can be granted. Every host function needs exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Grant {
     /// Users: create, read, update.
     #[serde(rename = "db:users")]

@@ -19,6 +19,7 @@ pub const EXPORT_TICK: &str = "room_tick";
 
 /// Request of `room_create`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomCreate {
     /// Room id within the plugin (1 to 64 of A-Z, a-z, 0-9, '-', '_', '.', ':'); a random id when absent.
     #[serde(default)]
@@ -44,6 +45,7 @@ pub struct RoomCreate {
 
 /// Counters of one room.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomStats {
     /// Ticks run.
     pub ticks: u64,
@@ -65,6 +67,7 @@ pub struct RoomStats {
 
 /// Response of `room_create`, element of `room_list`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomInfo {
     /// Room id.
     pub room: String,
@@ -82,6 +85,7 @@ pub struct RoomInfo {
 
 /// Request of `room_close`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomClose {
     /// Room id.
     pub room: String,
@@ -92,6 +96,7 @@ pub struct RoomClose {
 
 /// A message for clients of a room.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outgoing {
     /// Client ids; absent for everyone in the room.
     #[serde(default)]
@@ -102,6 +107,7 @@ pub struct Outgoing {
 
 /// Request of `room_send`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomSend {
     /// Room id.
     pub room: String,
@@ -114,6 +120,7 @@ pub struct RoomSend {
 
 /// Request of `room_kick`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomKick {
     /// Room id.
     pub room: String,
@@ -125,6 +132,7 @@ pub struct RoomKick {
 
 /// Request of `plugin_call`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PluginCall {
     /// The plugin to call; the caller needs the grant `call:<plugin>`.
     pub plugin: String,
@@ -140,6 +148,7 @@ pub struct PluginCall {
 
 /// Response of `plugin_call`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PluginOutput {
     /// The callee's output: its JSON, or a string when it is not JSON.
     pub output: Value,
@@ -147,6 +156,7 @@ pub struct PluginOutput {
 
 /// A client as a room's plugin sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomClient {
     /// Connection id, unique while the host runs.
     pub client: String,
@@ -160,6 +170,7 @@ pub struct RoomClient {
 
 /// What a room call may change: its state, messages to send, closing the room.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoomEffects {
     /// The new state; absent to keep the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +185,7 @@ pub struct RoomEffects {
 
 /// Input of `room_join`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JoinRequest {
     /// Room id.
     pub room: String,
@@ -189,6 +201,7 @@ pub struct JoinRequest {
 
 /// Output (`data`) of `room_join`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JoinAnswer {
     /// Whether the client may join.
     pub accept: bool,
@@ -202,6 +215,7 @@ pub struct JoinAnswer {
 
 /// Input of `room_leave`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LeaveRequest {
     /// Room id.
     pub room: String,
@@ -216,6 +230,7 @@ pub struct LeaveRequest {
 
 /// A client message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientMessage {
     /// The sender.
     pub client: String,
@@ -225,6 +240,7 @@ pub struct ClientMessage {
 
 /// Input of `room_message` (rooms without ticks).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MessageRequest {
     /// Room id.
     pub room: String,
@@ -239,6 +255,7 @@ pub struct MessageRequest {
 
 /// Input of `room_tick`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TickRequest {
     /// Room id.
     pub room: String,
@@ -269,6 +286,7 @@ pub struct TickRequest {
 
 /// Input of an export run on a schedule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScheduleRun {
     /// The export.
     pub export: String,
@@ -282,6 +300,7 @@ pub struct ScheduleRun {
 
 /// Input of an export subscribed to events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventDelivery {
     /// Audit event id (0 for events that are not stored, such as room joins).
     pub id: i64,

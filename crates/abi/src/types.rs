@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 
 /// A request or response without fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Empty {}
 
 /// Names a row by uuid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByUuid {
     /// The uuid.
     pub uuid: String,
@@ -16,6 +18,7 @@ pub struct ByUuid {
 
 /// Names a row by id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ById {
     /// The id.
     pub id: String,
@@ -23,6 +26,7 @@ pub struct ById {
 
 /// Names a user's rows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByUserUuid {
     /// The user's uuid.
     pub user_uuid: String,
@@ -30,6 +34,7 @@ pub struct ByUserUuid {
 
 /// Names a token by the SHA-256 (hex) of its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByTokenHash {
     /// SHA-256 of the token, 64 hex digits.
     pub token_hash: String,
@@ -37,6 +42,7 @@ pub struct ByTokenHash {
 
 /// Names an entry by key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByKey {
     /// The key.
     pub key: String,
@@ -44,6 +50,7 @@ pub struct ByKey {
 
 /// Whether a delete found its row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Deleted {
     /// True when a row was deleted.
     pub deleted: bool,
@@ -51,6 +58,7 @@ pub struct Deleted {
 
 /// How many rows an operation touched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Count {
     /// The number of rows.
     pub count: u64,
@@ -58,6 +66,7 @@ pub struct Count {
 
 /// A page of a listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Page {
     /// Rows to return, 1 to 1000.
     #[serde(default = "default_limit")]
@@ -79,6 +88,7 @@ impl Default for Page {
 
 /// A user account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct User {
     /// Internal row id.
     pub id: i64,
@@ -108,6 +118,7 @@ pub struct User {
 
 /// Request of `db_create_user`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateUser {
     /// Unique display name.
     pub name: String,
@@ -122,6 +133,7 @@ pub struct CreateUser {
 
 /// Request of `db_get_user_by_email`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByEmail {
     /// The email, in any case or Unicode form.
     pub email: String,
@@ -129,6 +141,7 @@ pub struct ByEmail {
 
 /// Request of `db_update_user_password`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdatePassword {
     /// The user.
     pub uuid: String,
@@ -138,6 +151,7 @@ pub struct UpdatePassword {
 
 /// Request of `db_replace_user_password_hash`: a compare-and-swap used to re-hash on login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReplacePasswordHash {
     /// The user.
     pub uuid: String,
@@ -149,6 +163,7 @@ pub struct ReplacePasswordHash {
 
 /// Response of `db_replace_user_password_hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Replaced {
     /// Whether the row still held `expected` and was updated.
     pub replaced: bool,
@@ -156,6 +171,7 @@ pub struct Replaced {
 
 /// Request of `db_update_user_email_verified`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateEmailVerified {
     /// The user.
     pub uuid: String,
@@ -165,6 +181,7 @@ pub struct UpdateEmailVerified {
 
 /// Request of `db_update_user_profile`; absent fields stay unchanged, "" clears avatar or bio.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateProfile {
     /// The user.
     pub uuid: String,
@@ -181,6 +198,7 @@ pub struct UpdateProfile {
 
 /// A login session (`id` is the SHA-256 of the session token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Session {
     /// SHA-256 of the token, hex.
     pub id: String,
@@ -196,6 +214,7 @@ pub struct Session {
 
 /// Request of `db_create_session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateSession {
     /// SHA-256 of the token, hex.
     pub id: String,
@@ -207,6 +226,7 @@ pub struct CreateSession {
 
 /// Request of `db_touch_session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TouchSession {
     /// The session.
     pub id: String,
@@ -216,6 +236,7 @@ pub struct TouchSession {
 
 /// An email-verification or password-reset token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OneTimeToken {
     /// SHA-256 of the token, hex.
     pub token_hash: String,
@@ -231,6 +252,7 @@ pub struct OneTimeToken {
 
 /// Request creating a one-time token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateOneTimeToken {
     /// SHA-256 of the token, hex.
     pub token_hash: String,
@@ -244,6 +266,7 @@ pub struct CreateOneTimeToken {
 
 /// A refresh token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RefreshToken {
     /// SHA-256 of the token, hex.
     pub token_hash: String,
@@ -265,6 +288,7 @@ pub struct RefreshToken {
 
 /// Request of `db_create_refresh_token`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateRefreshToken {
     /// SHA-256 of the token, hex.
     pub token_hash: String,
@@ -281,6 +305,7 @@ pub struct CreateRefreshToken {
 
 /// Request of `db_rotate_refresh_token`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RotateRefreshToken {
     /// Hash of the presented token.
     pub old_hash: String,
@@ -292,6 +317,7 @@ pub struct RotateRefreshToken {
 
 /// Response of `db_rotate_refresh_token`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Rotation {
     /// Rotated; `token` is the successor.
@@ -314,6 +340,7 @@ pub enum Rotation {
 
 /// Request of `db_revoke_refresh_family`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ByFamily {
     /// The family.
     pub family_id: String,
@@ -321,6 +348,7 @@ pub struct ByFamily {
 
 /// Request of `ratelimit_hit`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RateLimitHit {
     /// Counter family, such as "login".
     pub scope: String,
@@ -334,6 +362,7 @@ pub struct RateLimitHit {
 
 /// Request of `ratelimit_peek` and `ratelimit_reset`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RateLimitKey {
     /// Counter family.
     pub scope: String,
@@ -346,6 +375,7 @@ pub struct RateLimitKey {
 
 /// Response of `ratelimit_hit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RateDecision {
     /// Whether the hit is within budget.
     pub allowed: bool,
@@ -357,6 +387,7 @@ pub struct RateDecision {
 
 /// An agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Agent {
     /// Id.
     pub id: String,
@@ -384,6 +415,7 @@ pub struct Agent {
 
 /// Request of `db_create_agent` and `db_update_agent`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentInput {
     /// Id (1 to 128 characters).
     pub id: String,
@@ -410,6 +442,7 @@ pub struct AgentInput {
 
 /// Request of `db_list_agents`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ListAgents {
     /// Only active agents.
     #[serde(default)]
@@ -424,6 +457,7 @@ pub struct ListAgents {
 
 /// A chat session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatSession {
     /// Id.
     pub id: String,
@@ -444,6 +478,7 @@ pub struct ChatSession {
 
 /// Request of `db_create_chat_session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateChatSession {
     /// Id.
     pub id: String,
@@ -462,6 +497,7 @@ pub struct CreateChatSession {
 
 /// Request of `db_update_chat_session_title`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateTitle {
     /// Session id.
     pub id: String,
@@ -471,6 +507,7 @@ pub struct UpdateTitle {
 
 /// A chat message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatMessage {
     /// Id.
     pub id: String,
@@ -495,6 +532,7 @@ pub struct ChatMessage {
 
 /// Request of `db_add_chat_message`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AddChatMessage {
     /// Id.
     pub id: String,
@@ -517,6 +555,7 @@ pub struct AddChatMessage {
 
 /// Request of `db_list_chat_messages`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ListChatMessages {
     /// Session.
     pub session_id: String,
@@ -526,6 +565,7 @@ pub struct ListChatMessages {
 }
 /// Request of `db_list_chat_sessions`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ListChatSessions {
     /// Only this user's sessions.
     #[serde(default)]
@@ -546,6 +586,7 @@ impl Default for ListChatSessions {
 
 /// Request of `db_update_chat_message`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateChatMessage {
     /// Message id.
     pub id: String,
@@ -557,6 +598,7 @@ pub struct UpdateChatMessage {
 
 /// Request of `db_search_chat_messages`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchChatMessages {
     /// Words to find (each matches by prefix; every word must occur).
     pub query: String,
@@ -570,6 +612,7 @@ pub struct SearchChatMessages {
 
 /// A setting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Setting {
     /// Key.
     pub key: String,
@@ -581,6 +624,7 @@ pub struct Setting {
 
 /// Request of `db_set_setting`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SetSetting {
     /// Key.
     pub key: String,
@@ -590,6 +634,7 @@ pub struct SetSetting {
 
 /// An agent execution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentExecution {
     /// Id.
     pub id: String,
@@ -628,6 +673,7 @@ pub struct AgentExecution {
 
 /// Request of `db_create_agent_execution`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateAgentExecution {
     /// Id.
     pub id: String,
@@ -646,6 +692,7 @@ pub struct CreateAgentExecution {
 
 /// Request of `db_update_agent_execution`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateAgentExecution {
     /// Id.
     pub id: String,
@@ -673,6 +720,7 @@ pub struct UpdateAgentExecution {
 
 /// Request of `db_list_agent_executions`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ListAgentExecutions {
     /// Agent filter.
     #[serde(default)]
@@ -690,6 +738,7 @@ pub struct ListAgentExecutions {
 
 /// Request of `kv_set`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KvSet {
     /// Key (1 to 512 bytes).
     pub key: String,
@@ -699,6 +748,7 @@ pub struct KvSet {
 
 /// Response of `kv_get`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KvValue {
     /// Value, base64; null when the key is absent.
     pub value: Option<String>,
@@ -706,6 +756,7 @@ pub struct KvValue {
 
 /// Request of `kv_list`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KvList {
     /// Key prefix ("" for all).
     #[serde(default)]
@@ -721,6 +772,7 @@ pub struct KvList {
 
 /// One entry of `kv_list`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KvEntry {
     /// Key.
     pub key: String,
@@ -732,6 +784,7 @@ pub struct KvEntry {
 
 /// Response of `time_now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Now {
     /// Unix time in ms from the host clock.
     pub unix_ms: i64,
@@ -739,6 +792,7 @@ pub struct Now {
 
 /// Request of `random_bytes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RandomRequest {
     /// Bytes wanted, 1 to 65536.
     pub len: u32,
@@ -746,6 +800,7 @@ pub struct RandomRequest {
 
 /// Response of `random_bytes`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RandomBytes {
     /// The bytes, base64.
     pub bytes: String,
@@ -753,6 +808,7 @@ pub struct RandomBytes {
 
 /// Request of `log`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogRequest {
     /// "trace", "debug", "info", "warn" or "error".
     pub level: String,
@@ -762,6 +818,7 @@ pub struct LogRequest {
 
 /// Response of `config_get`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConfigValue {
     /// The value; null when unset.
     pub value: Option<String>,
@@ -769,6 +826,7 @@ pub struct ConfigValue {
 
 /// Response of `context_get`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallContext {
     /// Address of the client whose request led to this call, when the caller passed one.
     pub client_addr: Option<String>,
@@ -780,6 +838,7 @@ pub struct CallContext {
 
 /// The signed-in user behind a call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallUser {
     /// The user's uuid.
     pub uuid: String,
@@ -791,6 +850,7 @@ pub struct CallUser {
 
 /// Request of `event_emit`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EmitEvent {
     /// Event kind, such as "login.failed".
     pub kind: String,
@@ -804,6 +864,7 @@ pub struct EmitEvent {
 
 /// Response of `event_emit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventId {
     /// Audit event id.
     pub id: i64,
@@ -811,6 +872,7 @@ pub struct EventId {
 
 /// Request of `crypto_hash_password`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HashPassword {
     /// The password (at most 1024 bytes).
     pub password: String,
@@ -818,6 +880,7 @@ pub struct HashPassword {
 
 /// Response of `crypto_hash_password`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PasswordHash {
     /// PHC string `$argon2id$v=19$m=19456,t=2,p=1$...`.
     pub hash: String,
@@ -825,6 +888,7 @@ pub struct PasswordHash {
 
 /// Request of `crypto_verify_password`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifyPassword {
     /// The password.
     pub password: String,
@@ -834,6 +898,7 @@ pub struct VerifyPassword {
 
 /// Response of `crypto_verify_password`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PasswordCheck {
     /// Whether the password matches.
     pub valid: bool,
@@ -843,6 +908,7 @@ pub struct PasswordCheck {
 
 /// Request of `token_sign`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SignToken {
     /// Claims to sign; `iat`, `exp`, `iss` and `aud` are set by the host.
     pub claims: serde_json::Value,
@@ -852,6 +918,7 @@ pub struct SignToken {
 
 /// Response of `token_sign`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SignedToken {
     /// A compact JWS (HS256).
     pub token: String,
@@ -861,6 +928,7 @@ pub struct SignedToken {
 
 /// Request of `token_verify`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifyToken {
     /// The token.
     pub token: String,
@@ -868,6 +936,7 @@ pub struct VerifyToken {
 
 /// Response of `token_verify`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifiedClaims {
     /// The verified claims.
     pub claims: serde_json::Value,
@@ -875,6 +944,7 @@ pub struct VerifiedClaims {
 
 /// Request of `email_send`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SendEmail {
     /// Recipient address.
     pub to: String,
@@ -886,6 +956,7 @@ pub struct SendEmail {
 
 /// Response of `email_send`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EmailSent {
     /// The message id the mailer assigned.
     pub message_id: String,

@@ -1,7 +1,7 @@
 //! docs/plugin-abi.md must list exactly the host functions of `HOST_FUNCTIONS`, with their grants,
 //! request and response types and error codes. Regenerate with `A2E_BLESS=1 cargo test -p a2e-abi`.
 
-use a2e_abi::{Grant, HOST_FUNCTIONS};
+use a2e_abi::{ErrorCode, Grant, HOST_FUNCTIONS};
 
 const BEGIN: &str = "<!-- host-functions:begin (generated from crates/abi/src/functions.rs) -->";
 const END: &str = "<!-- host-functions:end -->";
@@ -31,19 +31,40 @@ fn table() -> String {
     out
 }
 
-#[test]
-fn plugin_abi_doc_matches_the_table() {
+const CODES_BEGIN: &str = "<!-- error-codes:begin (generated from crates/abi/src/errors.rs) -->";
+const CODES_END: &str = "<!-- error-codes:end -->";
+
+fn codes_table() -> String {
+    let mut out = String::from("| code | HTTP status | meaning |\n|---|---|---|\n");
+    for code in ErrorCode::ALL {
+        out.push_str(&format!("| `{code}` | {} | {} |\n", code.http_status(), code.doc()));
+    }
+    out
+}
+
+/// Checks (or, with A2E_BLESS set, rewrites) the generated part of the doc between two markers.
+fn check_section(begin: &str, end: &str, generated: String, source: &str) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plugin-abi.md");
     let doc = std::fs::read_to_string(path).expect("docs/plugin-abi.md exists");
-    let (start, end) = (doc.find(BEGIN).expect("begin marker"), doc.find(END).expect("end marker"));
-    let current = &doc[start + BEGIN.len()..end];
-    let expected = format!("\n{}", table());
+    let (start, stop) = (doc.find(begin).expect("begin marker"), doc.find(end).expect("end marker"));
+    let current = &doc[start + begin.len()..stop];
+    let expected = format!("\n{generated}");
     if current != expected {
         if std::env::var_os("A2E_BLESS").is_some() {
-            let updated = format!("{}{}{}{}", &doc[..start], BEGIN, expected, &doc[end..]);
+            let updated = format!("{}{}{}{}", &doc[..start], begin, expected, &doc[stop..]);
             std::fs::write(path, updated).unwrap();
             return;
         }
-        panic!("docs/plugin-abi.md is out of date with crates/abi/src/functions.rs; run A2E_BLESS=1 cargo test -p a2e-abi --test docs");
+        panic!("docs/plugin-abi.md is out of date with {source}; run A2E_BLESS=1 cargo test -p a2e-abi --test docs");
     }
+}
+
+#[test]
+fn plugin_abi_doc_matches_the_table() {
+    check_section(BEGIN, END, table(), "crates/abi/src/functions.rs");
+}
+
+#[test]
+fn plugin_abi_doc_lists_every_error_code() {
+    check_section(CODES_BEGIN, CODES_END, codes_table(), "crates/abi/src/errors.rs");
 }

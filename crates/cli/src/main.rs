@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// Create, inspect and maintain the encrypted database.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// Print the HTTP API's OpenAPI document (the same as `GET /api/openapi.json`), for API
+    /// clients and code generators; needs no data dir.
+    Openapi,
     /// Create, build, install, call and manage plugins.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
@@ -74,6 +77,12 @@ pub(crate) fn open_db(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<a2e_db
     a2e_db::Db::open(dir, &source).with_context(|| format!("opening the database in {}", dir.display()))
 }
 
+fn openapi() -> anyhow::Result<ExitCode> {
+    let doc = serde_json::to_string_pretty(&a2e_server::openapi()).context("encoding the OpenAPI document")?;
+    println!("{doc}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     a2e_server::process::bound_malloc();
     // Errors from the wasm runtime would capture a backtrace on every plugin call when
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
         Command::Chat(args) => chat_cmd::run(&cli, args),
         Command::Db(cmd) => db_cmd::run(&cli, cmd),
+        Command::Openapi => openapi(),
         Command::Plugin(cmd) => plugin_cmd::run(&cli, cmd),
         Command::Serve(args) => serve_cmd::serve(&cli, args),
         Command::User(cmd) => serve_cmd::user(&cli, cmd),

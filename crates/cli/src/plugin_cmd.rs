@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 use a2e_abi::GrantSpec;
 use a2e_host::manifest::PluginManifest;
 use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
+use a2e_server::plugins::{sign_in_lockout, PluginChange};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -27,6 +28,9 @@ pub(crate) enum PluginCommand {
         /// counter room: joins, ticks, a schedule).
         #[arg(long, value_enum, default_value = "basic")]
         template: Template,
+        /// The plugin's language: `rust` (cargo) or `assemblyscript` (npm; the basic template).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
     },
     /// Build a plugin project for wasm32 and write dist/plugin.json and the module.
     Build {
@@ -70,6 +74,9 @@ pub(crate) enum PluginCommand {
         /// Also delete the plugin's key-value data.
         #[arg(long)]
         purge: bool,
+        /// Remove it even if it signs people in (every account is locked out until it is back).
+        #[arg(long)]
+        force: bool,
     },
     /// Show the grants a plugin requests and holds.
     Grants {
@@ -89,6 +96,9 @@ pub(crate) enum PluginCommand {
         name: String,
         /// Grant name.
         grant: String,
+        /// Revoke it even if the plugin signs people in and needs it.
+        #[arg(long)]
+        force: bool,
     },
     /// Accept calls to a plugin again.
     Enable {
@@ -99,12 +109,21 @@ pub(crate) enum PluginCommand {
     Disable {
         /// Plugin name.
         name: String,
+        /// Disable it even if it signs people in (every account is locked out until it is enabled).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 pub(crate) fn run(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        PluginCommand::New { name, dir, template } => new_project(cli, name, dir, *template),
+        PluginCommand::New { name, dir, template, lang: Lang::Rust } => new_project(cli, name, dir, *template),
+        PluginCommand::New { name, dir, template, lang: Lang::Assemblyscript } => {
+            if *template != Template::Basic {
+                return Err(coded(exit::FAILURE, "the AssemblyScript template is the basic one; drop --template"));
+            }
+            new_assemblyscript_project(cli, name, dir)
+        }
         PluginCommand::Build { dir, out } => build(cli, dir, out.as_deref()),
         _ => run_with_host(cli, cmd),
     }
@@ -193,7 +212,8 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
                 stdout.write_all(b"\n")?;
             }
         }
-        PluginCommand::Remove { name, purge } => {
+        PluginCommand::Remove { name, purge, force } => {
+            refuse_lockout(&host, name, &PluginChange::Remove, *force)?;
             host.remove(name, *purge)?;
             print(cli, json!({ "removed": name, "purged": purge }), &format!("removed {name}"));
         }
@@ -219,16 +239,22 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
             host.grant(name, &[parse_grant(grant)?])?;
             print(cli, json!({ "plugin": name, "granted": grant }), &format!("granted {grant} to {name}"));
         }
-        PluginCommand::Revoke { name, grant } => {
-            let held = host.revoke(name, parse_grant(grant)?)?;
+        PluginCommand::Revoke { name, grant, force } => {
+            let spec = parse_grant(grant)?;
+            refuse_lockout(&host, name, &PluginChange::Revoke(spec.clone()), *force)?;
+            let held = host.revoke(name, spec)?;
             if !held {
                 return Err(coded(exit::FAILURE, format!("{name} does not hold {grant}")));
             }
             print(cli, json!({ "plugin": name, "revoked": grant }), &format!("revoked {grant} from {name}"));
         }
-        PluginCommand::Enable { name } | PluginCommand::Disable { name } => {
-            let enabled = matches!(cmd, PluginCommand::Enable { .. });
-            let info = host.set_enabled(name, enabled)?;
+        PluginCommand::Enable { name } => {
+            let info = host.set_enabled(name, true)?;
+            print(cli, json!({ "plugin": name, "enabled": info.enabled }), &format!("{name} enabled"));
+        }
+        PluginCommand::Disable { name, force } => {
+            refuse_lockout(&host, name, &PluginChange::Disable, *force)?;
+            let info = host.set_enabled(name, false)?;
             let word = if info.enabled { "enabled" } else { "disabled" };
             print(cli, json!({ "plugin": name, "enabled": info.enabled }), &format!("{name} {word}"));
         }
@@ -236,6 +262,18 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
     }
     flush_events(&host);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a change that would lock every account out, unless `force`; with `force`, warns.
+fn refuse_lockout(host: &Host, name: &str, change: &PluginChange, force: bool) -> anyhow::Result<()> {
+    match sign_in_lockout(host, name, change) {
+        Some(reason) if !force => Err(coded(exit::FAILURE, format!("refused: {reason}"))),
+        Some(_) => {
+            eprintln!("warning: {name} signs people in; nobody can sign in until it is back (--force given)");
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// Lets plugins subscribed to events handle the ones this command caused before the process
@@ -266,6 +304,121 @@ fn confirm_grants(name: &str, grants: &[GrantSpec]) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// The language of a new plugin project.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lang {
+    /// Rust with the a2e-pdk crate, built by cargo.
+    Rust,
+    /// AssemblyScript with Extism's AssemblyScript PDK and a2e's typed host wrappers, built by npm.
+    Assemblyscript,
+}
+
+/// The AssemblyScript template (plugins/template-as), file by file, as `a2e plugin new --lang
+/// assemblyscript` writes it; the binary carries it, so no a2e checkout is needed.
+const AS_TEMPLATE: &[(&str, &str)] = &[
+    (".gitignore", include_str!("../../../plugins/template-as/.gitignore")),
+    ("README.md", include_str!("../../../plugins/template-as/README.md")),
+    ("a2e-abi.json", include_str!("../../../plugins/template-as/a2e-abi.json")),
+    ("asconfig.json", include_str!("../../../plugins/template-as/asconfig.json")),
+    ("assembly/index.ts", include_str!("../../../plugins/template-as/assembly/index.ts")),
+    ("assembly/meta.ts", include_str!("../../../plugins/template-as/assembly/meta.ts")),
+    ("assembly/tsconfig.json", include_str!("../../../plugins/template-as/assembly/tsconfig.json")),
+    ("assembly/a2e/host.ts", include_str!("../../../plugins/template-as/assembly/a2e/host.ts")),
+    ("assembly/a2e/index.ts", include_str!("../../../plugins/template-as/assembly/a2e/index.ts")),
+    ("assembly/a2e/json.ts", include_str!("../../../plugins/template-as/assembly/a2e/json.ts")),
+    ("assembly/a2e/pdk.ts", include_str!("../../../plugins/template-as/assembly/a2e/pdk.ts")),
+    ("gen/gen-host.mjs", include_str!("../../../plugins/template-as/gen/gen-host.mjs")),
+    ("package.json", include_str!("../../../plugins/template-as/package.json")),
+    ("package-lock.json", include_str!("../../../plugins/template-as/package-lock.json")),
+    ("scripts/build.mjs", include_str!("../../../plugins/template-as/scripts/build.mjs")),
+];
+
+/// The directory of a new project `name` in `parent`, refused when the name is not a plugin name
+/// or the directory exists.
+fn new_project_dir(name: &str, parent: &Path) -> anyhow::Result<PathBuf> {
+    a2e_host::manifest::check_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(coded(
+            exit::FAILURE,
+            format!("{} already exists; choose another name or directory", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
+fn new_assemblyscript_project(cli: &Cli, name: &str, parent: &Path) -> anyhow::Result<ExitCode> {
+    let dir = new_project_dir(name, parent)?;
+    for (path, text) in AS_TEMPLATE {
+        let text = match *path {
+            "package.json" | "package-lock.json" => {
+                text.replace("\"name\": \"template-as\"", &format!("\"name\": \"{name}\"")).replace(
+                    "The a2e template plugin in AssemblyScript: greet, repeat, validate and get_info.",
+                    "An a2e plugin.",
+                )
+            }
+            _ => (*text).to_owned(),
+        };
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
+    }
+    print(
+        cli,
+        json!({ "created": dir }),
+        &format!("created {}; build it with `a2e plugin build {}` (needs node and npm)", dir.display(), dir.display()),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds an AssemblyScript project (a package.json with an `a2e` section): `npm ci` when its
+/// packages are missing, then its build script, which writes plugin.json and the module to `out`.
+fn build_assemblyscript(cli: &Cli, dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new(npm)
+            .args(args)
+            .current_dir(dir)
+            // npm's and the build's progress go to stderr: stdout is for the result (--json).
+            .stdout(std::io::stderr())
+            .stderr(Stdio::inherit())
+            .status()
+            .with_context(|| format!("running npm {} (are node and npm installed?)", args.join(" ")))?;
+        if !status.success() {
+            bail!("`npm {}` failed in {} (see its output above)", args.join(" "), dir.display());
+        }
+        Ok(())
+    };
+    if !dir.join("node_modules").join("assemblyscript").is_dir() {
+        eprintln!("installing the project's npm packages (npm ci)...");
+        run(&["ci", "--prefer-offline", "--no-audit", "--no-fund"])?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.canonicalize().with_context(|| format!("resolving {}", out.display()))?;
+    let out_arg = out.display().to_string();
+    run(&["run", "--silent", "build", "--", "--out", &out_arg])?;
+    let text = std::fs::read_to_string(out.join("plugin.json")).context("reading the built plugin.json")?;
+    let manifest = PluginManifest::parse(&text)?;
+    let wasm = std::fs::read(out.join(&manifest.wasm.file)).context("reading the built module")?;
+    manifest.validate(&wasm, &a2e_host::Caps::default())?;
+    print(
+        cli,
+        json!({ "dir": out, "name": manifest.name, "bytes": wasm.len(), "sha256": manifest.wasm.sha256, "exports": manifest.exports }),
+        &format!(
+            "built {}: {} ({} KiB, sha256 {})\nexports: {}\ninstall it with `a2e plugin install {}`",
+            manifest.name,
+            out.join(&manifest.wasm.file).display(),
+            wasm.len().div_ceil(1024),
+            manifest.wasm.sha256,
+            manifest.exports.join(", "),
+            out.display()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A starting point for `a2e plugin new`.
@@ -305,14 +458,7 @@ fn new_project(cli: &Cli, name: &str, parent: &Path, template: Template) -> anyh
         Template::Basic => (TEMPLATE_LIB, TEMPLATE_CARGO),
         Template::Realtime => (REALTIME_LIB, REALTIME_CARGO),
     };
-    a2e_host::manifest::check_name(name)?;
-    let dir = parent.join(name);
-    if dir.exists() {
-        return Err(coded(
-            exit::FAILURE,
-            format!("{} already exists; choose another name or directory", dir.display()),
-        ));
-    }
+    let dir = new_project_dir(name, parent)?;
     let pdk = pdk_path()?;
     let cargo_toml = format!(
         r#"[package]
@@ -361,8 +507,15 @@ strip = true
 
 fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     let manifest_path = dir.join("Cargo.toml");
+    if !manifest_path.is_file() && dir.join("package.json").is_file() {
+        let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("dist"));
+        return build_assemblyscript(cli, dir, &out);
+    }
     if !manifest_path.is_file() {
-        return Err(coded(exit::FAILURE, format!("{} has no Cargo.toml; is it a plugin project?", dir.display())));
+        return Err(coded(
+            exit::FAILURE,
+            format!("{} has no Cargo.toml or package.json; is it a plugin project?", dir.display()),
+        ));
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let metadata = Command::new(&cargo)

@@ -43,6 +43,8 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_returned: Condvar,
+    /// How long a read waits for a free reader before reporting [`Error::ReadersBusy`].
+    reader_wait: Duration,
     watcher: Mutex<Connection>,
 }
 
@@ -114,6 +116,7 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 reader_returned: Condvar::new(),
+                reader_wait: options.busy_timeout,
                 watcher: Mutex::new(watcher),
             }),
         })
@@ -156,15 +159,21 @@ impl Db {
         Ok(out)
     }
 
-    /// Runs `f` on a pooled read-only connection, waiting for one to be free.
+    /// Runs `f` on a pooled read-only connection, waiting for one to be free at most the busy
+    /// timeout; then [`Error::ReadersBusy`].
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = {
+            let deadline = std::time::Instant::now() + self.inner.reader_wait;
             let mut pool = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
                 if let Some(conn) = pool.pop() {
                     break conn;
                 }
-                pool = self.inner.reader_returned.wait(pool).unwrap_or_else(PoisonError::into_inner);
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(Error::ReadersBusy(self.inner.reader_wait));
+                }
+                pool = self.inner.reader_returned.wait_timeout(pool, left).unwrap_or_else(PoisonError::into_inner).0;
             }
         };
         let guard = ReaderGuard { db: self, conn: Some(conn) };

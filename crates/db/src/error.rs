@@ -35,6 +35,9 @@ pub enum Error {
     /// The database stayed locked by another process for longer than the busy timeout.
     #[error("database is busy; another process holds the write lock")]
     Busy,
+    /// Every read connection stayed in use for the whole wait.
+    #[error("database is busy: no read connection became free within {0:?}; retry")]
+    ReadersBusy(std::time::Duration),
     /// The file system is full; the write was rolled back, and earlier writes are intact.
     #[error("the disk is full: free some space and retry; this write was not saved ({0})")]
     DiskFull(String),

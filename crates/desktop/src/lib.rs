@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use a2e_abi::codes;
 use a2e_host::{Host, HostConfig};
 use a2e_server::{AppState, ServerConfig};
 use axum::body::Body;
@@ -52,7 +53,7 @@ pub struct CommandError {
 
 impl CommandError {
     fn invalid(message: impl Into<String>) -> CommandError {
-        CommandError { code: "INVALID_INPUT".into(), message: message.into() }
+        CommandError { code: codes::INVALID_INPUT.into(), message: message.into() }
     }
 }
 
@@ -147,7 +148,7 @@ impl Desktop {
             CommandError::invalid("`frame` must be a realtime request object, such as {\"type\":\"ping\"}")
         })?;
         let emit = self.rt_emit.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(|| CommandError {
-            code: "UNAVAILABLE".into(),
+            code: codes::UNAVAILABLE.into(),
             message: "realtime frames have nowhere to go: the app's window is not ready".into(),
         })?;
         let open = self.rt.lock().unwrap_or_else(PoisonError::into_inner).is_some();
@@ -191,12 +192,15 @@ impl Desktop {
         }
         let mut rt = self.rt.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(realtime) = rt.as_mut() else {
-            return Err(CommandError { code: "UNAVAILABLE".into(), message: "the realtime session closed".into() });
+            return Err(CommandError {
+                code: codes::UNAVAILABLE.into(),
+                message: "the realtime session closed".into(),
+            });
         };
         if realtime.forwarder.is_finished() {
             rt.take();
             return Err(CommandError {
-                code: "UNAVAILABLE".into(),
+                code: codes::UNAVAILABLE.into(),
                 message: "the realtime session was closed (too slow); send again to open a new one".into(),
             });
         }
@@ -208,7 +212,31 @@ impl Desktop {
         if command == "rt_send" {
             return Box::pin(self.realtime(args)).await;
         }
+        if command == "plugin_install" {
+            return Err(CommandError::invalid(
+                "plugin_install takes the module's bytes as the raw body, with its options in headers",
+            ));
+        }
         let (method, uri, body) = route(command, &args)?;
+        self.send(command, method, uri, body).await
+    }
+
+    /// Runs a command whose argument is raw bytes: `plugin_install` (the module, with its options
+    /// in the `a2e-*` headers).
+    pub async fn dispatch_raw(
+        &self,
+        command: &str,
+        bytes: &[u8],
+        headers: &tauri::http::HeaderMap,
+    ) -> Result<Value, CommandError> {
+        if command != "plugin_install" {
+            return Err(CommandError::invalid(format!("`{command}` takes a JSON object, not raw bytes")));
+        }
+        let body = multipart(bytes, headers)?;
+        self.send(command, Method::POST, "/api/plugins".into(), body).await
+    }
+
+    async fn send(&self, command: &str, method: Method, uri: String, body: Payload) -> Result<Value, CommandError> {
         let mut builder =
             Request::builder().method(method).uri(uri).header("host", "desktop.a2e").header("origin", ORIGIN);
         if let Some(token) = self.session() {
@@ -233,13 +261,13 @@ impl Desktop {
             .into_body()
             .collect()
             .await
-            .map_err(|e| CommandError { code: "INTERNAL".into(), message: format!("reading the answer: {e}") })?
+            .map_err(|e| CommandError { code: codes::INTERNAL.into(), message: format!("reading the answer: {e}") })?
             .to_bytes();
         let value: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         if !status.is_success() {
             return Err(CommandError {
-                code: value["code"].as_str().unwrap_or("INTERNAL").to_owned(),
+                code: value["code"].as_str().unwrap_or(codes::INTERNAL).to_owned(),
                 message: value["message"].as_str().map(str::to_owned).unwrap_or_else(|| format!("status {status}")),
             });
         }
@@ -271,22 +299,43 @@ enum Payload {
     Multipart { boundary: String, bytes: Vec<u8> },
 }
 
-/// Percent-encodes one path segment or query value.
+/// What `encodeURIComponent` leaves as it is: letters, digits and `-_.!~*'()`.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Percent-encodes one path segment or query value as the UI's `encodeURIComponent` does.
 fn enc(value: &Value) -> String {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(&text, COMPONENT).to_string()
+}
+
+/// What `URLSearchParams` leaves as it is in a query value: letters, digits and `*-._`.
+const FORM: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
+
+/// Encodes one query value as the UI's `URLSearchParams` does (a space is `+`).
+fn form_enc(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    text.split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, FORM).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn required<'a>(args: &'a Value, key: &str) -> Result<&'a Value, CommandError> {
@@ -296,77 +345,125 @@ fn required<'a>(args: &'a Value, key: &str) -> Result<&'a Value, CommandError> {
     }
 }
 
-/// The HTTP route of each command: the same table as `ROUTES` in frontend/src/api.ts.
-fn route(command: &str, a: &Value) -> Result<(Method, String, Payload), CommandError> {
-    let body = || Payload::Json(if a.is_null() { json!({}) } else { a.clone() });
-    let name = || required(a, "name").map(enc);
-    Ok(match command {
-        "setup_status" => (Method::GET, "/api/setup".into(), Payload::None),
-        "setup" => (Method::POST, "/api/setup".into(), body()),
-        "signup" => (Method::POST, "/api/auth/signup".into(), body()),
-        "login" => (Method::POST, "/api/auth/login".into(), body()),
-        "logout" => (Method::POST, "/api/auth/logout".into(), Payload::None),
-        "logout_all" => (Method::POST, "/api/auth/logout-all".into(), Payload::None),
-        "session" => (Method::GET, "/api/auth/session".into(), Payload::None),
-        "verify_email" => (Method::POST, "/api/auth/verify-email".into(), body()),
-        "resend_verification" => (Method::POST, "/api/auth/resend-verification".into(), body()),
-        "password_reset_request" => (Method::POST, "/api/auth/password-reset/request".into(), body()),
-        "password_reset_confirm" => (Method::POST, "/api/auth/password-reset/confirm".into(), body()),
-        "change_password" => (Method::POST, "/api/auth/change-password".into(), body()),
-        "profile" => (Method::GET, "/api/auth/profile".into(), Payload::None),
-        "update_profile" => (Method::PATCH, "/api/auth/profile".into(), body()),
-        "sessions" => (Method::GET, "/api/auth/sessions".into(), Payload::None),
-        "revoke_session" => (Method::DELETE, format!("/api/auth/sessions/{}", enc(required(a, "id")?)), Payload::None),
-        "plugins" => (Method::GET, "/api/plugins".into(), Payload::None),
-        "plugin_install" => (Method::POST, "/api/plugins".into(), multipart(a)?),
-        "plugin_remove" => {
-            let purge = if a["purge"] == true { "?purge=true" } else { "" };
-            (Method::DELETE, format!("/api/plugins/{}{purge}", name()?), Payload::None)
-        }
-        "plugin_enable" => (Method::POST, format!("/api/plugins/{}/enable", name()?), Payload::None),
-        "plugin_disable" => (Method::POST, format!("/api/plugins/{}/disable", name()?), Payload::None),
-        "plugin_grant" => {
-            (Method::POST, format!("/api/plugins/{}/grants", name()?), Payload::Json(json!({ "grant": a["grant"] })))
-        }
-        "plugin_revoke" => {
-            (Method::DELETE, format!("/api/plugins/{}/grants/{}", name()?, enc(required(a, "grant")?)), Payload::None)
-        }
-        "execute_plugin" => (
-            Method::POST,
-            format!("/api/plugins/{}/call/{}", name()?, enc(required(a, "function")?)),
-            Payload::Json(a.get("input").cloned().unwrap_or(json!({}))),
-        ),
-        "db_status" => (Method::GET, "/api/admin/db/status".into(), Payload::None),
-        "db_stats" => (Method::GET, "/api/admin/db/stats".into(), Payload::None),
-        "db_verify" => (Method::POST, "/api/admin/db/verify".into(), Payload::None),
-        "db_backup" => (Method::POST, "/api/admin/db/backup".into(), Payload::None),
-        "audit_events" => {
-            let query: Vec<String> = ["kind", "plugin", "user_uuid", "before_id", "limit"]
-                .iter()
-                .filter(|k| !matches!(a.get(**k), None | Some(Value::Null)) && a[**k] != "")
-                .map(|k| format!("{k}={}", enc(&a[*k])))
-                .collect();
-            let qs = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            (Method::GET, format!("/api/admin/audit{qs}"), Payload::None)
-        }
-        other => {
-            return Err(CommandError { code: "UNKNOWN_COMMAND".into(), message: format!("unknown command `{other}`") })
-        }
+/// One entry of the UI's route table, frontend/src/routes.json.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: String,
+    /// Path with `{arg}` placeholders, each filled with that (required) argument, encoded.
+    pub path: String,
+    /// What the body is: every argument (`"args"`), one argument's value (`"arg:NAME"`), or an
+    /// object of the listed arguments; no body without it.
+    #[serde(default)]
+    pub body: Option<BodySpec>,
+    /// Arguments put in the query string (null, "" and false left out).
+    #[serde(default)]
+    pub query: Vec<String>,
+}
+
+/// The body of a [`RouteSpec`].
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum BodySpec {
+    /// `"args"` or `"arg:NAME"`.
+    Whole(String),
+    /// The listed arguments as an object.
+    Fields(Vec<String>),
+}
+
+/// The UI's route table, the one the browser uses: the desktop app routes each command exactly
+/// as the UI would over HTTP.
+pub fn routes() -> &'static std::collections::BTreeMap<String, RouteSpec> {
+    static ROUTES: std::sync::OnceLock<std::collections::BTreeMap<String, RouteSpec>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| {
+        serde_json::from_str(include_str!("../../../frontend/src/routes.json"))
+            .expect("frontend/src/routes.json is a valid route table (a test checks it)")
     })
 }
 
-/// The upload form of `plugin_install`: `wasm` (the module's bytes as an array of numbers),
-/// `file_name`, `manifest` (plugin.json text, optional), `replace`, `grant`.
-fn multipart(a: &Value) -> Result<Payload, CommandError> {
-    let wasm: Vec<u8> = a
-        .get("wasm")
-        .and_then(Value::as_array)
-        .map(|bytes| {
-            bytes.iter().map(|b| b.as_u64().filter(|b| *b < 256).map(|b| b as u8)).collect::<Option<Vec<u8>>>()
+/// The HTTP route of each command, from the UI's route table; `plugin_install` is the one
+/// command with a raw body (the module's bytes), see [`multipart`].
+fn route(command: &str, a: &Value) -> Result<(Method, String, Payload), CommandError> {
+    let Some(spec) = routes().get(command) else {
+        return Err(CommandError {
+            code: codes::UNKNOWN_COMMAND.into(),
+            message: format!("unknown command `{command}`"),
+        });
+    };
+    let method = Method::from_bytes(spec.method.as_bytes())
+        .map_err(|e| CommandError { code: codes::INTERNAL.into(), message: format!("route of `{command}`: {e}") })?;
+    let mut path = String::new();
+    let mut rest = spec.path.as_str();
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|i| open + i).unwrap_or(rest.len() - 1);
+        path.push_str(&rest[..open]);
+        path.push_str(&enc(required(a, &rest[open + 1..close])?));
+        rest = &rest[close + 1..];
+    }
+    path.push_str(rest);
+    let query: Vec<String> = spec
+        .query
+        .iter()
+        .filter(|k| {
+            !matches!(a.get(k.as_str()), None | Some(Value::Null) | Some(Value::Bool(false))) && a[k.as_str()] != ""
         })
-        .unwrap_or(None)
-        .ok_or_else(|| CommandError::invalid("`wasm` must be the module's bytes (an array of numbers 0-255)"))?;
-    let file_name = a["file_name"].as_str().unwrap_or("plugin.wasm").replace(['"', '\r', '\n'], "_");
+        .map(|k| format!("{k}={}", form_enc(&a[k.as_str()])))
+        .collect();
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let payload = match &spec.body {
+        None => Payload::None,
+        Some(BodySpec::Whole(all)) if all == "args" => Payload::Json(if a.is_null() { json!({}) } else { a.clone() }),
+        Some(BodySpec::Whole(one)) => {
+            let name = one.strip_prefix("arg:").unwrap_or(one);
+            Payload::Json(a.get(name).filter(|v| !v.is_null()).cloned().unwrap_or(json!({})))
+        }
+        Some(BodySpec::Fields(fields)) => Payload::Json(Value::Object(
+            fields.iter().filter_map(|f| a.get(f).map(|v| (f.clone(), v.clone()))).collect(),
+        )),
+    };
+    Ok((method, path, payload))
+}
+
+/// The headers of a `plugin_install` call, whose raw body is the module's bytes: the module's
+/// file name, percent-encoded.
+pub const INSTALL_FILE_NAME: &str = "a2e-file-name";
+/// The plugin.json text, percent-encoded (header values are ASCII); absent without a manifest.
+pub const INSTALL_MANIFEST: &str = "a2e-manifest";
+/// `true` to hot-replace an installed version.
+pub const INSTALL_REPLACE: &str = "a2e-replace";
+/// `true` to grant what the manifest requests.
+pub const INSTALL_GRANT: &str = "a2e-grant";
+
+/// The upload form of `plugin_install` (the same multipart form the UI posts over HTTP), from the
+/// module's bytes and the call's headers.
+fn multipart(wasm: &[u8], headers: &tauri::http::HeaderMap) -> Result<Payload, CommandError> {
+    let header = |name: &str| -> Result<Option<String>, CommandError> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .map(|v| Some(v.to_owned()))
+                .map_err(|_| CommandError::invalid(format!("header `{name}` must be ASCII"))),
+        }
+    };
+    let file_name = header(INSTALL_FILE_NAME)?
+        .map(|encoded| percent_encoding::percent_decode_str(&encoded).decode_utf8_lossy().into_owned())
+        .unwrap_or_else(|| "plugin.wasm".into())
+        .replace(['"', '\r', '\n'], "_");
+    let manifest = match header(INSTALL_MANIFEST)? {
+        Some(encoded) => Some(
+            percent_encoding::percent_decode_str(&encoded)
+                .decode_utf8()
+                .map_err(|_| CommandError::invalid("the manifest is not UTF-8"))?
+                .into_owned(),
+        ),
+        None => None,
+    };
+    let flag = |name: &str| header(name).map(|v| v.as_deref() == Some("true"));
+    let (replace, grant) = (flag(INSTALL_REPLACE)?, flag(INSTALL_GRANT)?);
     let boundary = format!("a2e-{:016x}", rand::random::<u64>());
     let mut bytes = Vec::new();
     let mut part = |name: &str, file: Option<&str>, content: &[u8]| {
@@ -380,12 +477,12 @@ fn multipart(a: &Value) -> Result<Payload, CommandError> {
         bytes.extend_from_slice(content);
         bytes.extend_from_slice(b"\r\n");
     };
-    part("wasm", Some(&file_name), &wasm);
-    if let Some(manifest) = a["manifest"].as_str() {
+    part("wasm", Some(&file_name), wasm);
+    if let Some(manifest) = &manifest {
         part("manifest", Some("plugin.json"), manifest.as_bytes());
     }
-    part("replace", None, if a["replace"] == true { b"true" } else { b"false" });
-    part("grant", None, if a["grant"] == true { b"true" } else { b"false" });
+    part("replace", None, if replace { b"true" } else { b"false" });
+    part("grant", None, if grant { b"true" } else { b"false" });
     bytes.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     Ok(Payload::Multipart { boundary, bytes })
 }
@@ -402,13 +499,12 @@ macro_rules! commands {
                     desktop: State<'_, Arc<Desktop>>,
                     request: tauri::ipc::Request<'_>,
                 ) -> Result<Value, CommandError> {
-                    let args = match request.body() {
-                        tauri::ipc::InvokeBody::Json(v) => v.clone(),
-                        tauri::ipc::InvokeBody::Raw(_) => {
-                            return Err(CommandError::invalid("arguments must be a JSON object"))
+                    match request.body() {
+                        tauri::ipc::InvokeBody::Json(args) => desktop.dispatch(stringify!($name), args.clone()).await,
+                        tauri::ipc::InvokeBody::Raw(bytes) => {
+                            desktop.dispatch_raw(stringify!($name), bytes, request.headers()).await
                         }
-                    };
-                    desktop.dispatch(stringify!($name), args).await
+                    }
                 }
             )*
         }

@@ -26,14 +26,14 @@ pub enum HostError {
     #[error("plugin `{0}` is already installed; use --replace to replace it")]
     AlreadyInstalled(String),
     /// The call failed inside the plugin: a trap, panic, timeout, memory or fuel limit.
-    #[error("plugin `{plugin}` failed in `{function}`: {message}")]
+    #[error("plugin `{plugin}` failed in `{function}`: {failure}")]
     CallFailed {
         /// Plugin name.
         plugin: String,
         /// Function name.
         function: String,
-        /// What happened.
-        message: String,
+        /// How it failed.
+        failure: CallFailure,
     },
     /// Every instance of the plugin stayed busy for the whole checkout timeout.
     #[error("plugin `{0}` is busy: no instance became free in time")]
@@ -55,6 +55,77 @@ pub enum HostError {
     /// An internal failure of the runtime.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// How a plugin call failed, decided from typed values (wasmtime's trap code, the fuel meter,
+/// the call's clock), never from an error's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The call ran past the manifest's `timeout_ms` and was interrupted.
+    Timeout {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The call used up the manifest's fuel limit.
+    OutOfFuel {
+        /// The limit.
+        limit: u64,
+    },
+    /// The call asked for more linear memory than the manifest's `memory_pages` allow.
+    OutOfMemory {
+        /// The limit, in 64 KiB pages.
+        limit_pages: u32,
+    },
+    /// The plugin trapped: a panic or abort (`unreachable`), an out-of-bounds access, a stack
+    /// overflow, a division by zero.
+    Trap {
+        /// wasmtime's description of the trap.
+        trap: String,
+        /// The innermost wasm function, when the module names its functions.
+        function: Option<String>,
+    },
+    /// The answer was larger than the host accepts.
+    OutputTooLarge {
+        /// The answer's size.
+        bytes: usize,
+        /// The host's limit.
+        limit: usize,
+    },
+    /// The plugin reported an error of its own (through Extism's error channel) instead of an answer.
+    Reported(String),
+}
+
+impl CallFailure {
+    /// The error code of this failure (`PLUGIN_TIMEOUT`, `PLUGIN_TRAPPED`, ...).
+    pub fn code(&self) -> a2e_abi::ErrorCode {
+        use a2e_abi::ErrorCode as C;
+        match self {
+            CallFailure::Timeout { .. } => C::PluginTimeout,
+            CallFailure::OutOfFuel { .. } => C::PluginOutOfFuel,
+            CallFailure::OutOfMemory { .. } => C::PluginOutOfMemory,
+            CallFailure::Trap { .. } => C::PluginTrapped,
+            CallFailure::OutputTooLarge { .. } => C::PluginOutputTooLarge,
+            CallFailure::Reported(_) => C::PluginFailed,
+        }
+    }
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Timeout { limit_ms } => write!(f, "timed out after {limit_ms} ms"),
+            CallFailure::OutOfFuel { limit } => write!(f, "ran out of fuel (limit {limit})"),
+            CallFailure::OutOfMemory { limit_pages } => {
+                write!(f, "exceeded its memory limit of {limit_pages} pages ({} MiB)", limit_pages / 16)
+            }
+            CallFailure::Trap { trap, function: Some(function) } => write!(f, "trapped in `{function}`: {trap}"),
+            CallFailure::Trap { trap, function: None } => write!(f, "trapped: {trap}"),
+            CallFailure::OutputTooLarge { bytes, limit } => {
+                write!(f, "output of {bytes} bytes exceeds the {limit}-byte limit")
+            }
+            CallFailure::Reported(message) => write!(f, "reported an error: {message}"),
+        }
+    }
 }
 
 impl HostError {
@@ -93,20 +164,35 @@ impl FnError {
     }
 }
 
-/// The single mapping from storage errors to envelope error codes.
+/// The single mapping from storage errors to error codes, for host functions and the API alike:
+/// the code and the message a caller sees. Unexpected failures are logged here, with their cause,
+/// and reach the caller as `INTERNAL` without it.
+pub fn storage_error(err: a2e_db::Error) -> (a2e_abi::ErrorCode, String) {
+    use a2e_abi::ErrorCode as C;
+    use a2e_db::Error as E;
+    match err {
+        E::NotFound { entity } => (C::NotFound, format!("{entity} not found")),
+        E::AlreadyExists { field } => (C::AlreadyExists, format!("{field} already exists")),
+        E::InvalidInput(message) => (C::InvalidInput, message),
+        busy @ (E::Busy | E::ReadersBusy(_)) => (C::Unavailable, busy.to_string()),
+        E::DiskFull(cause) => {
+            tracing::error!(%cause, "database write refused: the disk is full");
+            (C::Unavailable, "the disk is full; the write was not saved, and nothing was changed".into())
+        }
+        E::ReadOnly(cause) => {
+            tracing::error!(%cause, "database write refused: the database is read-only");
+            (C::Unavailable, "the database is read-only; the write was not saved, and nothing was changed".into())
+        }
+        other => {
+            tracing::error!(cause = %other, "database operation failed");
+            (C::Internal, "database operation failed; see the host log".into())
+        }
+    }
+}
+
 impl From<a2e_db::Error> for FnError {
     fn from(err: a2e_db::Error) -> Self {
-        use a2e_db::Error as E;
-        match err {
-            E::NotFound { entity } => FnError::new(codes::NOT_FOUND, format!("{entity} not found")),
-            E::AlreadyExists { field } => FnError::new(codes::ALREADY_EXISTS, format!("{field} already exists")),
-            E::InvalidInput(message) => FnError::invalid(message),
-            E::Busy => FnError::new(codes::UNAVAILABLE, "database busy; retry"),
-            E::DiskFull(_) => FnError::new(codes::UNAVAILABLE, "the host's disk is full; the write was not saved"),
-            E::ReadOnly(_) => {
-                FnError::new(codes::UNAVAILABLE, "the host's database is read-only; the write was not saved")
-            }
-            other => FnError::internal("database operation", other),
-        }
+        let (code, message) = storage_error(err);
+        FnError::new(code.as_str(), message)
     }
 }

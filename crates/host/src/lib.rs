@@ -31,7 +31,7 @@ mod runtime;
 mod state;
 
 pub use clock::{Clock, ManualClock, OsRandom, RandomSource, SystemClock};
-pub use error::{FnError, HostError, Result};
+pub use error::{storage_error, CallFailure, FnError, HostError, Result};
 pub use manifest::{Caps, Limits, PluginManifest, RoomPolicy, Schedule, Subscription};
 pub use runtime::{
     CallOptions, Host, HostConfig, InstallOptions, PluginInfo, PluginSource, MIN_SIGNING_KEY_BYTES, SIGNING_KEY_SECRET,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use a2e_abi::GrantSpec;
 use a2e_db::Db;
@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, OsRandom, RandomSource, SystemClock};
-use crate::error::{HostError, Result};
+use crate::error::{CallFailure, HostError, Result};
 use crate::host_fns::{self, CallCtx};
 use crate::mail::{FileOutbox, Mailer, QueuedMailer};
-use crate::manifest::{sha256_hex, Caps, PluginManifest};
+use crate::manifest::{sha256_hex, Caps, Limits, PluginManifest};
 use crate::pool::{Checkout, Instance, Pool};
 use crate::rt::{CountersSnapshot, Realtime, RoomLimits};
 use crate::state::{EventBus, HostState};
@@ -29,6 +29,11 @@ pub const SIGNING_KEY_SECRET: &str = "token_signing_key";
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
 const MANIFEST_FILE: &str = "plugin.json";
 const DISABLED_MARKER: &str = "disabled";
+/// After how long a `.staging-*` / `.old-*` dir is a leftover of an interrupted install rather
+/// than an install in progress.
+const STALE_INSTALL: Duration = Duration::from_secs(600);
+/// How often a long-running host looks for plugin changes made by another process.
+const PLUGINS_DIR_CHECK: Duration = Duration::from_secs(1);
 
 /// How a [`Host`] is set up.
 #[derive(Clone)]
@@ -152,6 +157,8 @@ struct Loaded {
     name: Arc<str>,
     manifest: PluginManifest,
     wasm: Arc<Vec<u8>>,
+    /// SHA-256 of `wasm`, computed once when the version is loaded.
+    sha256: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
     enabled: bool,
     pool: Pool,
@@ -172,6 +179,12 @@ pub(crate) struct Inner {
     config_overrides: BTreeMap<String, BTreeMap<String, String>>,
     functions: Vec<Function>,
     plugins: RwLock<BTreeMap<String, Arc<Loaded>>>,
+    /// Held by every change to the set of installed plugins (install, replace, remove, enable,
+    /// disable, the sync with the plugins dir), so that each change reads and writes one
+    /// consistent state: no change puts back a version another one replaced.
+    changes: Mutex<()>,
+    /// Plugin dirs that did not load at the last sync, with their plugin.json's modification time.
+    unloadable: Mutex<BTreeMap<String, std::time::SystemTime>>,
     background: AtomicBool,
 }
 
@@ -219,6 +232,8 @@ impl Host {
                 config_overrides: config.config_overrides,
                 functions: host_fns::extism_functions(),
                 plugins: RwLock::new(BTreeMap::new()),
+                changes: Mutex::new(()),
+                unloadable: Mutex::new(BTreeMap::new()),
                 background: AtomicBool::new(false),
             }),
         };
@@ -241,10 +256,128 @@ impl Host {
     /// Starts the background work of a long-running host (`a2e serve`, the desktop app): the
     /// schedules of every installed plugin. Rooms and event subscriptions work without it.
     pub fn start_background(&self) {
-        self.inner.background.store(true, Ordering::SeqCst);
+        if self.inner.background.swap(true, Ordering::SeqCst) {
+            return;
+        }
         for name in self.names() {
             self.reconcile(&name);
         }
+        // Another process (the CLI, say) may install, replace, remove, enable or disable plugins
+        // in the same data dir: the watcher brings this host in line within a second.
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.state.rt.handle().spawn(async move {
+            let mut every = tokio::time::interval(PLUGINS_DIR_CHECK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let host = Host::from_inner(inner);
+                match tokio::task::spawn_blocking(move || host.sync_installed()).await {
+                    Ok(Ok(changed)) if !changed.is_empty() => {
+                        tracing::info!(plugins = ?changed, "plugins changed on disk by another process")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => tracing::warn!(error = %err, "checking the plugins dir failed"),
+                    Err(err) => tracing::error!(error = %err, "checking the plugins dir panicked"),
+                }
+            }
+        });
+    }
+
+    /// Brings the loaded plugins in line with the plugins dir, where another process may have
+    /// installed, replaced, removed, enabled or disabled one; returns the names that changed.
+    /// A replaced plugin keeps its rooms (the next tick runs the new version), as with
+    /// [`Host::install_source`]; a removed or disabled one closes them.
+    pub fn sync_installed(&self) -> Result<Vec<String>> {
+        let _changes = self.lock_changes();
+        let mut failed = self.inner.unloadable.lock().unwrap_or_else(PoisonError::into_inner);
+        let dir = &self.inner.plugins_dir;
+        let mut on_disk = std::collections::BTreeSet::new();
+        let mut in_progress = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(dir).map_err(|e| HostError::io("reading plugins dir", dir, e))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match name.strip_prefix(".staging-").or_else(|| name.strip_prefix(".old-")) {
+                // `.staging-NAME-NONCE` / `.old-NAME-NONCE`: NAME is being written right now.
+                Some(rest) => {
+                    let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                    if age.is_none_or(|age| age <= STALE_INSTALL) {
+                        in_progress.insert(rest.rsplit_once('-').map_or(rest, |(n, _)| n).to_owned());
+                    }
+                }
+                None if !name.starts_with('.') => {
+                    on_disk.insert(name);
+                }
+                None => {}
+            }
+        }
+        let mut changed = Vec::new();
+        for name in &on_disk {
+            if in_progress.contains(name) {
+                continue;
+            }
+            let path = dir.join(name);
+            let enabled = !path.join(DISABLED_MARKER).exists();
+            let current = self.get(name).ok();
+            let manifest_path = path.join(MANIFEST_FILE);
+            let stamp = fs::metadata(&manifest_path).and_then(|m| m.modified()).ok();
+            if stamp.is_some() && failed.get(name) == stamp.as_ref() {
+                // Not loadable when last looked at, and not changed since.
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&manifest_path) else { continue };
+            let Ok(manifest) = PluginManifest::parse(&text) else { continue };
+            match current {
+                Some(loaded) if loaded.manifest == manifest && loaded.enabled == enabled => {}
+                Some(loaded) if loaded.manifest == manifest => {
+                    let again = self.make_loaded(manifest, loaded.wasm.clone(), enabled);
+                    self.write_plugins().insert(name.clone(), Arc::new(again));
+                    if !enabled {
+                        self.close_plugin_io(name, "the plugin was disabled");
+                    }
+                    changed.push(name.clone());
+                }
+                _ => match self.read_dir_plugin(&path) {
+                    Ok((manifest, wasm)) => {
+                        failed.remove(name);
+                        let loaded = self.make_loaded(manifest, Arc::new(wasm), enabled);
+                        self.write_plugins().insert(name.clone(), Arc::new(loaded));
+                        if !enabled {
+                            self.close_plugin_io(name, "the plugin was disabled");
+                        }
+                        changed.push(name.clone());
+                    }
+                    // Half written, or invalid: looked at again once plugin.json changes.
+                    Err(err) => {
+                        tracing::warn!(plugin = %name, error = %err, "a plugin changed on disk does not load; keeping what runs");
+                        if let Some(stamp) = stamp {
+                            failed.insert(name.clone(), stamp);
+                        }
+                    }
+                },
+            }
+        }
+        for name in self.names() {
+            // Looked at once more: a rename by another process may have hidden it from the listing.
+            if !on_disk.contains(&name) && !in_progress.contains(&name) && !dir.join(&name).exists() {
+                self.write_plugins().remove(&name);
+                self.close_plugin_io(&name, "the plugin was removed");
+                changed.push(name);
+            }
+        }
+        for name in &changed {
+            self.reconcile(name);
+        }
+        Ok(changed)
+    }
+
+    fn lock_changes(&self) -> MutexGuard<'_, ()> {
+        self.inner.changes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes a plugin's rooms (telling their clients `reason`) and its outbound HTTP streams.
+    fn close_plugin_io(&self, name: &str, reason: &str) {
+        self.inner.state.rt.close_plugin_rooms(name, reason);
+        self.inner.state.http.close_all(name);
     }
 
     /// Brings `name`'s schedules and subscriptions in line with its installed, enabled manifest.
@@ -333,14 +466,18 @@ impl Host {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
-                // Leftovers of an interrupted install.
-                let _ = fs::remove_dir_all(&path);
+                // Leftovers of an interrupted install; a recent one may be another process's
+                // install in progress, so only old ones go.
+                let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                if age.is_some_and(|age| age > STALE_INSTALL) {
+                    let _ = fs::remove_dir_all(&path);
+                }
                 continue;
             }
             match self.read_dir_plugin(&path) {
                 Ok((manifest, wasm)) => {
                     let enabled = !path.join(DISABLED_MARKER).exists();
-                    let loaded = self.make_loaded(manifest, wasm, enabled);
+                    let loaded = self.make_loaded(manifest, Arc::new(wasm), enabled);
                     self.write_plugins().insert(name, Arc::new(loaded));
                 }
                 Err(err) => tracing::error!(plugin = %name, error = %err, "skipping a plugin that does not load"),
@@ -359,7 +496,7 @@ impl Host {
         Ok((manifest, wasm))
     }
 
-    fn make_loaded(&self, manifest: PluginManifest, wasm: Vec<u8>, enabled: bool) -> Loaded {
+    fn make_loaded(&self, manifest: PluginManifest, wasm: Arc<Vec<u8>>, enabled: bool) -> Loaded {
         let mut config = manifest.config.clone();
         if let Some(overrides) = self.inner.config_overrides.get(&manifest.name) {
             config.extend(overrides.clone());
@@ -367,8 +504,9 @@ impl Host {
         let max = manifest.limits.max_instances as usize;
         Loaded {
             name: Arc::from(manifest.name.as_str()),
+            sha256: Arc::from(sha256_hex(&wasm)),
             manifest,
-            wasm: Arc::new(wasm),
+            wasm,
             config: Arc::new(config),
             enabled,
             pool: Pool::new(max),
@@ -468,31 +606,24 @@ impl Host {
                 }
             },
         };
+        let started = Instant::now();
         let result = instance.plugin.call_with_host_context::<&[u8], Vec<u8>, CallCtx>(function, input, ctx);
         match result {
             Ok(output) => {
                 loaded.pool.give_back(instance);
-                let cap = self.inner.caps.max_output_bytes;
-                if output.len() > cap {
-                    return Err(self.failed(
-                        plugin,
-                        function,
-                        format!("output of {} bytes exceeds the {cap}-byte limit", output.len()),
-                    ));
+                let limit = self.inner.caps.max_output_bytes;
+                if output.len() > limit {
+                    return Err(failed(plugin, function, CallFailure::OutputTooLarge { bytes: output.len(), limit }));
                 }
                 Ok(output)
             }
             Err(err) => {
+                let fuel_used = instance.plugin.fuel_consumed();
                 drop(instance);
                 loaded.pool.discard();
-                Err(self.failed(plugin, function, describe_failure(&err, &loaded.manifest)))
+                Err(failed(plugin, function, classify_failure(&err, started, fuel_used, &loaded.manifest.limits)))
             }
         }
-    }
-
-    fn failed(&self, plugin: &str, function: &str, message: String) -> HostError {
-        tracing::warn!(plugin, function, %message, "plugin call failed");
-        HostError::CallFailed { plugin: plugin.to_owned(), function: function.to_owned(), message }
     }
 
     /// Reads and validates a plugin source without installing it (to show its grants first);
@@ -529,12 +660,13 @@ impl Host {
         let PluginSource { manifest, wasm } = source;
         let grants = manifest.grant_set()?;
         let name = manifest.name.clone();
+        let _changes = self.lock_changes();
         let current = self.get(&name).ok();
         if !options.replace && (current.is_some() || self.inner.plugins_dir.join(&name).exists()) {
             return Err(HostError::AlreadyInstalled(name));
         }
         let enabled = current.is_none_or(|l| l.enabled);
-        let loaded = self.make_loaded(manifest, wasm, enabled);
+        let loaded = self.make_loaded(manifest, Arc::new(wasm), enabled);
         // Prove the module compiles and instantiates before anything on disk changes.
         let instance = Instance::new(self.compile(&loaded)?)?;
         for export in &loaded.manifest.exports {
@@ -621,9 +753,9 @@ impl Host {
     /// Removes a plugin and its grants; with `purge`, its key-value data too.
     pub fn remove(&self, name: &str, purge: bool) -> Result<()> {
         crate::manifest::check_name(name)?;
+        let _changes = self.lock_changes();
         let removed = self.write_plugins().remove(name);
-        self.inner.state.rt.close_plugin_rooms(name, "the plugin was removed");
-        self.inner.state.http.close_all(name);
+        self.close_plugin_io(name, "the plugin was removed");
         self.reconcile(name);
         let dir = self.inner.plugins_dir.join(name);
         if removed.is_none() && !dir.exists() {
@@ -641,6 +773,7 @@ impl Host {
 
     /// Enables or disables a plugin; disabled plugins refuse calls.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginInfo> {
+        let changes = self.lock_changes();
         let current = self.get(name)?;
         let marker = self.inner.plugins_dir.join(name).join(DISABLED_MARKER);
         if enabled {
@@ -652,13 +785,13 @@ impl Host {
         } else {
             fs::write(&marker, b"").map_err(|e| HostError::io("disabling", &marker, e))?;
         }
-        let loaded = self.make_loaded(current.manifest.clone(), current.wasm.as_slice().to_vec(), enabled);
+        let loaded = self.make_loaded(current.manifest.clone(), current.wasm.clone(), enabled);
         self.write_plugins().insert(name.to_owned(), Arc::new(loaded));
         if !enabled {
-            self.inner.state.rt.close_plugin_rooms(name, "the plugin was disabled");
-            self.inner.state.http.close_all(name);
+            self.close_plugin_io(name, "the plugin was disabled");
         }
         self.reconcile(name);
+        drop(changes);
         self.info(name)
     }
 
@@ -676,7 +809,7 @@ impl Host {
             requested_grants: m.grants.clone(),
             granted,
             enabled: loaded.enabled,
-            sha256: sha256_hex(&loaded.wasm),
+            sha256: loaded.sha256.to_string(),
             wasm_bytes: loaded.wasm.len(),
             instances: loaded.pool.counts().0,
             rooms: self.inner.state.rt.rooms_of(name).len(),
@@ -689,6 +822,12 @@ impl Host {
         let names: Vec<String> =
             self.inner.plugins.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
         names.iter().map(|n| self.info(n)).collect()
+    }
+
+    /// Whether `function` of an installed plugin is public (callable by every signed-in user),
+    /// without building the plugin's whole description.
+    pub fn is_public(&self, plugin: &str, function: &str) -> Result<bool> {
+        Ok(self.get(plugin)?.manifest.public.iter().any(|f| f == function))
     }
 
     /// The manifest of an installed plugin.
@@ -715,25 +854,57 @@ impl Host {
     }
 }
 
-fn describe_failure(err: &extism::Error, manifest: &PluginManifest) -> String {
+fn failed(plugin: &str, function: &str, failure: CallFailure) -> HostError {
+    tracing::warn!(plugin, function, %failure, "plugin call failed");
+    HostError::CallFailed { plugin: plugin.to_owned(), function: function.to_owned(), failure }
+}
+
+/// Decides how a call failed from typed values: the fuel meter, wasmtime's trap code, the call's
+/// clock. Extism 1.30 replaces two typed causes by fixed messages before they reach a2e: the
+/// timeout trap (`Trap::Interrupt`) becomes the error "timeout", so the clock decides (only
+/// Extism's timer interrupts a call, and only after the limit); and its memory limiter's refusal
+/// is the error "oom", which has no type of its own, so that one exact value is compared.
+fn classify_failure(err: &extism::Error, started: Instant, fuel_used: Option<u64>, limits: &Limits) -> CallFailure {
+    if let (Some(limit), Some(used)) = (limits.fuel, fuel_used) {
+        if used >= limit {
+            return CallFailure::OutOfFuel { limit };
+        }
+    }
+    // When the plugin set an error message before trapping, Extism wraps the trap's error as the
+    // context of that message.
+    let trap = err
+        .downcast_ref::<wasmtime::Trap>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref()))
+        .or_else(|| err.downcast_ref::<extism::Error>().and_then(|inner| inner.downcast_ref::<wasmtime::Trap>()));
+    if let Some(trap) = trap {
+        return match trap {
+            wasmtime::Trap::Interrupt => CallFailure::Timeout { limit_ms: limits.timeout_ms },
+            wasmtime::Trap::OutOfFuel => CallFailure::OutOfFuel { limit: limits.fuel.unwrap_or_default() },
+            other => CallFailure::Trap { trap: other.to_string(), function: innermost_function(err) },
+        };
+    }
+    if started.elapsed() >= Duration::from_millis(limits.timeout_ms) {
+        return CallFailure::Timeout { limit_ms: limits.timeout_ms };
+    }
+    if err.root_cause().to_string() == EXTISM_MEMORY_LIMIT {
+        return CallFailure::OutOfMemory { limit_pages: limits.memory_pages };
+    }
+    // The plugin's own message (or the runtime's), with every cause kept.
     let text = format!("{err:#}");
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("timeout") || lower.contains("interrupt") {
-        return format!("timed out after {} ms", manifest.limits.timeout_ms);
+    let mut message: String = text.chars().take(1000).collect();
+    if message.len() < text.len() {
+        message.push('…');
     }
-    if lower.contains("fuel") {
-        return "ran out of fuel".into();
-    }
-    if lower.contains("oom")
-        || lower.contains("memory") && (lower.contains("grow") || lower.contains("limit") || lower.contains("maximum"))
-    {
-        return format!("exceeded its memory limit of {} pages", manifest.limits.memory_pages);
-    }
-    let first: String = text.lines().next().unwrap_or("unknown failure").chars().take(400).collect();
-    if lower.contains("unreachable") || lower.contains("trap") {
-        return format!("trapped: {first}");
-    }
-    first
+    CallFailure::Reported(message)
+}
+
+/// The error Extism's memory limiter returns when a plugin asks for more than `memory_max`.
+const EXTISM_MEMORY_LIMIT: &str = "oom";
+
+/// The innermost named wasm function of a trap's backtrace.
+fn innermost_function(err: &extism::Error) -> Option<String> {
+    let trace = err.downcast_ref::<wasmtime::WasmBacktrace>()?;
+    trace.frames().iter().find_map(|frame| frame.func_name().map(str::to_owned))
 }
 
 /// Writes the wasmtime cache configuration that points into `cache_dir`.

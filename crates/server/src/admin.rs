@@ -45,6 +45,7 @@ pub struct DbStatus {
 
 /// Filters and paging of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this event kind.
     pub kind: Option<String>,
@@ -95,8 +96,11 @@ impl From<AuditEvent> for AuditEventView {
 #[utoipa::path(get, path = "/api/admin/db/status", tag = "admin",
     responses((status = 200, body = DbStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn db_status(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<DbStatus>> {
-    let db = state.host().db();
-    let stats = db.stats()?;
+    let db = state.host().db().clone();
+    let (stats, healthy) = {
+        let db = db.clone();
+        blocking(move || Ok((db.stats()?, db.health().is_ok()))).await?
+    };
     let key_source = match &state.inner.key_source {
         a2e_db::KeySource::Secret(_) => "secret (A2E_DB_KEY or A2E_DB_KEY_FILE)",
         a2e_db::KeySource::Passphrase(_) => "passphrase",
@@ -109,7 +113,7 @@ async fn db_status(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson
         key_source: key_source.into(),
         schema_version: stats.schema_version,
         cipher_version: stats.cipher_version,
-        healthy: db.health().is_ok(),
+        healthy,
     }))
 }
 
@@ -117,7 +121,8 @@ async fn db_status(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson
 #[utoipa::path(get, path = "/api/admin/db/stats", tag = "admin",
     responses((status = 200, description = "statistics"), (status = 403, body = ErrorBody)))]
 async fn db_stats(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<a2e_db::Stats>> {
-    Ok(ApiJson(state.host().db().stats()?))
+    let db = state.host().db().clone();
+    Ok(ApiJson(blocking(move || Ok(db.stats()?)).await?))
 }
 
 /// Checks the schema, every page (quick_check) and every page HMAC (cipher_integrity_check).
@@ -163,7 +168,8 @@ async fn db_backup(State(state): State<AppState>, admin: Admin) -> ApiResult<Api
         client_addr: admin.0.client.clone(),
         data: json!({ "path": report.path, "bytes": report.bytes }),
     };
-    state.host().record_event(&event)?;
+    let host = state.host().clone();
+    blocking(move || Ok(host.record_event(&event)?)).await?;
     Ok(ApiJson(report))
 }
 
@@ -181,6 +187,7 @@ async fn audit(
         return Err(ApiError::invalid("limit must be between 1 and 500"));
     }
     let filter = AuditFilter { kind: q.kind, plugin: q.plugin, user_uuid: q.user_uuid, before_id: q.before_id };
-    let events = state.host().db().list_audit_events(&filter, Page { limit, offset: 0 })?;
+    let db = state.host().db().clone();
+    let events = blocking(move || Ok(db.list_audit_events(&filter, Page { limit, offset: 0 })?)).await?;
     Ok(ApiJson(events.into_iter().map(AuditEventView::from).collect()))
 }

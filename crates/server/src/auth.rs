@@ -73,8 +73,12 @@ impl FromRequestParts<AppState> for Authed {
         } else {
             call::auth(state, "verify_session", json!({ "session_token": token }), client.clone()).await?
         };
-        let uuid = answer["user_uuid"].as_str().unwrap_or_default();
-        let user = match state.host().db().get_user_by_uuid(uuid) {
+        let uuid = answer["user_uuid"].as_str().unwrap_or_default().to_owned();
+        let db = state.host().db().clone();
+        let found = tokio::task::spawn_blocking(move || db.get_user_by_uuid(&uuid))
+            .await
+            .map_err(|e| ApiError::internal("reading the signed-in user", e))?;
+        let user = match found {
             Ok(user) if !user.disabled => user,
             Ok(_) | Err(a2e_db::Error::NotFound { .. }) => {
                 return Err(ApiError::unauthenticated("invalid or expired session"))
@@ -321,8 +325,7 @@ fn need_session(authed: &Authed) -> ApiResult<String> {
 /// Whether the first administrator still has to be created.
 #[utoipa::path(get, path = "/api/setup", tag = "auth", responses((status = 200, body = SetupStatus)))]
 async fn setup_status(State(state): State<AppState>) -> ApiResult<ApiJson<SetupStatus>> {
-    let admins = state.host().db().count_users_with_role("admin")?;
-    Ok(ApiJson(SetupStatus { needs_setup: admins == 0 }))
+    Ok(ApiJson(SetupStatus { needs_setup: admin_count(&state).await? == 0 }))
 }
 
 /// Creates the first administrator and signs them in; refused once an administrator exists.
@@ -335,12 +338,17 @@ async fn setup(
 ) -> ApiResult<Response> {
     state.check_account_rate(&req.email)?;
     let _one_at_a_time = state.inner.setup_lock.lock().await;
-    if state.host().db().count_users_with_role("admin")? > 0 {
+    if admin_count(&state).await? > 0 {
         return Err(ApiError::new(codes::CONFLICT, "an administrator exists already; sign in instead"));
     }
     let host = state.host().clone();
     let login = call::blocking(move || create_user(&host, &req, true, client)).await?;
     login_response(&state, login, Some("admin"))
+}
+
+async fn admin_count(state: &AppState) -> ApiResult<i64> {
+    let db = state.host().db().clone();
+    call::blocking(move || Ok(db.count_users_with_role("admin")?)).await
 }
 
 /// Creates an account through the auth plugin with its email marked verified, optionally as an
@@ -572,10 +580,10 @@ fn token_hash(token: &str) -> String {
 async fn sessions(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJson<Vec<SessionItem>>> {
     let current = authed.session_token.as_deref().map(token_hash);
     let now = state.host().state().clock.now_ms();
-    let items = state
-        .host()
-        .db()
-        .list_user_sessions(&authed.user.uuid)?
+    let db = state.host().db().clone();
+    let uuid = authed.user.uuid.clone();
+    let items = call::blocking(move || Ok(db.list_user_sessions(&uuid)?))
+        .await?
         .into_iter()
         .filter(|s| s.expires_at > now)
         .map(|s| SessionItem {
@@ -594,15 +602,20 @@ async fn sessions(State(state): State<AppState>, authed: Authed) -> ApiResult<Ap
     params(("id" = String, Path, description = "Short session id from the list")),
     responses((status = 200, description = "ended"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn revoke_session(State(state): State<AppState>, authed: Authed, Path(id): Path<String>) -> ApiResult<Response> {
-    let db = state.host().db();
-    let session = db
-        .list_user_sessions(&authed.user.uuid)?
-        .into_iter()
-        .find(|s| id.len() == 16 && s.id.starts_with(&id))
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND, "no such session"))?;
+    let db = state.host().db().clone();
     let now = state.host().state().clock.now_ms();
-    db.revoke_refresh_family(&session.id, now)?;
-    db.delete_session(&session.id)?;
+    let uuid = authed.user.uuid.clone();
+    let session = call::blocking(move || {
+        let session = db
+            .list_user_sessions(&uuid)?
+            .into_iter()
+            .find(|s| id.len() == 16 && s.id.starts_with(&id))
+            .ok_or_else(|| ApiError::new(codes::NOT_FOUND, "no such session"))?;
+        db.revoke_refresh_family(&session.id, now)?;
+        db.delete_session(&session.id)?;
+        Ok(session)
+    })
+    .await?;
     let current = authed.session_token.as_deref().map(token_hash).as_deref() == Some(session.id.as_str());
     let response = ApiJson(json!({ "ended": true, "current": current })).into_response();
     Ok(if current { with_cookie(response, cookie(&state, "", 0)) } else { response })

@@ -57,25 +57,10 @@ impl ApiError {
     }
 }
 
-/// The HTTP status of an error code (host, plugin or server).
+/// The HTTP status of an error code (host, plugin or server): the one table is
+/// [`a2e_abi::ErrorCode`]; codes a plugin defines for its own input checks answer 400.
 pub fn status_for(code: &str) -> StatusCode {
-    match code {
-        codes::INVALID_INPUT | "TOKEN_IN_URL" => StatusCode::BAD_REQUEST,
-        codes::UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
-        codes::PERMISSION_DENIED | "CSRF" => StatusCode::FORBIDDEN,
-        codes::NOT_FOUND | "UNKNOWN_PLUGIN" | "UNKNOWN_FUNCTION" => StatusCode::NOT_FOUND,
-        codes::USER_EXISTS | codes::ALREADY_EXISTS | codes::CONFLICT | "NAME_TAKEN" | "PLUGIN_DISABLED" => {
-            StatusCode::CONFLICT
-        }
-        "PAYLOAD_TOO_LARGE" | codes::TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-        codes::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
-        "PLUGIN_FAILED" => StatusCode::BAD_GATEWAY,
-        codes::UNAVAILABLE | "PLUGIN_BUSY" | "NOT_BUILT" => StatusCode::SERVICE_UNAVAILABLE,
-        "TIMEOUT" => StatusCode::REQUEST_TIMEOUT,
-        codes::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
-        // Codes a plugin defines for its own input checks (EMPTY_NAME, COUNT_TOO_LARGE, ...).
-        _ => StatusCode::BAD_REQUEST,
-    }
+    StatusCode::from_u16(a2e_abi::http_status(code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {
@@ -88,13 +73,13 @@ impl From<HostError> for ApiError {
     fn from(err: HostError) -> ApiError {
         let message = err.to_string();
         match err {
-            HostError::UnknownPlugin(_) => ApiError::new("UNKNOWN_PLUGIN", message),
-            HostError::UnknownFunction { .. } => ApiError::new("UNKNOWN_FUNCTION", message),
-            HostError::Disabled(_) => ApiError::new("PLUGIN_DISABLED", message),
+            HostError::UnknownPlugin(_) => ApiError::new(codes::UNKNOWN_PLUGIN, message),
+            HostError::UnknownFunction { .. } => ApiError::new(codes::UNKNOWN_FUNCTION, message),
+            HostError::Disabled(_) => ApiError::new(codes::PLUGIN_DISABLED, message),
             HostError::Invalid(_) => ApiError::invalid(message),
             HostError::AlreadyInstalled(_) => ApiError::new(codes::ALREADY_EXISTS, message),
-            HostError::CallFailed { .. } => ApiError::new("PLUGIN_FAILED", message),
-            HostError::Busy(_) => ApiError::new("PLUGIN_BUSY", message),
+            HostError::CallFailed { ref failure, .. } => ApiError::new(failure.code().as_str(), message),
+            HostError::Busy(_) => ApiError::new(codes::PLUGIN_BUSY, message),
             HostError::Db(db) => ApiError::from(db),
             HostError::Io { .. } | HostError::Internal(_) => ApiError::internal("plugin host", message),
         }
@@ -103,36 +88,62 @@ impl From<HostError> for ApiError {
 
 impl From<a2e_db::Error> for ApiError {
     fn from(err: a2e_db::Error) -> ApiError {
-        use a2e_db::Error as E;
-        match err {
-            E::NotFound { entity } => ApiError::new(codes::NOT_FOUND, format!("{entity} not found")),
-            E::AlreadyExists { field } => ApiError::new(codes::ALREADY_EXISTS, format!("{field} already exists")),
-            E::InvalidInput(message) => ApiError::invalid(message),
-            E::Busy => ApiError::new(codes::UNAVAILABLE, "database busy; retry"),
-            refused @ (E::DiskFull(_) | E::ReadOnly(_)) => {
-                tracing::error!(error = %refused, "database write refused");
-                ApiError::new(
-                    codes::UNAVAILABLE,
-                    "the server cannot save data right now (disk full or read-only); nothing was changed",
-                )
-            }
-            other => ApiError::internal("database operation", other),
-        }
+        let (code, message) = a2e_host::storage_error(err);
+        ApiError::new(code.as_str(), message)
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { codes::INVALID_INPUT };
-        ApiError { status: status_for(code), code: code.to_owned(), message: rejection.body_text() }
+        let code = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => codes::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => codes::UNSUPPORTED_MEDIA_TYPE,
+            _ => codes::INVALID_INPUT,
+        };
+        ApiError::new(code, rejection.body_text())
     }
 }
 
-/// A JSON request body whose rejections are [`ApiError`]s.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON request body whose rejections are [`ApiError`]s. The body must be a JSON object (serde
+/// would also read a struct from an array of its fields, which no route documents).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| mime.trim().to_ascii_lowercase())
+            .is_some_and(|mime| {
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|e| {
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                codes::PAYLOAD_TOO_LARGE
+            } else {
+                codes::INVALID_INPUT
+            };
+            ApiError::new(code, e.body_text())
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("the request body must be a JSON object"));
+        }
+        // Parsed straight into the type, so duplicate fields are refused as before.
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
+        Ok(ApiJson(value))
+    }
+}
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {

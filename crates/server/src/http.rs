@@ -17,6 +17,8 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use a2e_abi::codes;
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -108,9 +110,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             } else {
                 match tokio::time::timeout(timeout, next.run(request)).await {
                     Ok(response) => response,
-                    Err(_) => {
-                        ApiError::new("TIMEOUT", format!("the request took longer than {timeout:?}")).into_response()
-                    }
+                    Err(_) => ApiError::new(codes::TIMEOUT, format!("the request took longer than {timeout:?}"))
+                        .into_response(),
                 }
             }
         }
@@ -140,7 +141,7 @@ fn check(state: &AppState, request: &Request<Body>) -> Result<(), ApiError> {
         });
         if carries_token {
             return Err(ApiError::new(
-                "TOKEN_IN_URL",
+                codes::TOKEN_IN_URL,
                 "tokens are never accepted in a URL; send them in the request body, a cookie or the Authorization header",
             ));
         }
@@ -166,7 +167,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let Some(origin) = origin else {
         if crate::auth::session_cookie(headers).is_some() {
-            return Err(ApiError::new("CSRF", "a cookie-authenticated request must carry an Origin header"));
+            return Err(ApiError::new(codes::CSRF, "a cookie-authenticated request must carry an Origin header"));
         }
         return Ok(());
     };
@@ -180,7 +181,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     {
         return Ok(());
     }
-    Err(ApiError::new("CSRF", format!("requests from origin {origin} are not allowed")))
+    Err(ApiError::new(codes::CSRF, format!("requests from origin {origin} are not allowed")))
 }
 
 /// What `/healthz` answers.
@@ -202,7 +203,8 @@ pub(crate) fn system_routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Response {
-    let database = state.host().db().health().is_ok();
+    let db = state.host().db().clone();
+    let database = tokio::task::spawn_blocking(move || db.health().is_ok()).await.unwrap_or(false);
     let health = Health {
         status: if database { "ok" } else { "unavailable" }.into(),
         uptime_secs: state.inner.started.elapsed().as_secs(),

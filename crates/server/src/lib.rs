@@ -66,7 +66,7 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Largest plugin upload, in bytes.
     pub upload_limit: usize,
-    /// Longest a request may take before it is answered with 408.
+    /// Longest a request may take before it is answered with 504 `TIMEOUT`.
     pub request_timeout: Duration,
     /// Events queued per WebSocket client before it is dropped as too slow.
     pub event_queue: usize,

@@ -142,6 +142,7 @@ pub struct GrantRequest {
 
 /// Options of a removal.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// Also delete the plugin's key-value data and grants.
     #[serde(default)]
@@ -152,7 +153,7 @@ fn parse_grant(name: &str) -> ApiResult<GrantSpec> {
     GrantSpec::parse(name).map_err(ApiError::invalid)
 }
 
-fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_json::Value) {
+async fn audit(state: &AppState, admin: &Admin, kind: &'static str, plugin: &str, data: serde_json::Value) {
     let event = NewAuditEvent {
         kind: kind.into(),
         plugin: Some(plugin.into()),
@@ -160,8 +161,52 @@ fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_
         client_addr: admin.0.client.clone(),
         data,
     };
-    if let Err(err) = state.host().record_event(&event) {
-        tracing::warn!(%err, kind, "could not record an audit event");
+    let host = state.host().clone();
+    let recorded = blocking(move || Ok(host.record_event(&event)?)).await;
+    if let Err(err) = recorded {
+        tracing::warn!(err = %err.message, kind, "could not record an audit event");
+    }
+}
+
+/// A change to an installed plugin that could take away the way people sign in.
+#[derive(Debug, Clone)]
+pub enum PluginChange {
+    /// Disabling it.
+    Disable,
+    /// Removing it.
+    Remove,
+    /// Revoking one of its grants.
+    Revoke(GrantSpec),
+}
+
+/// Why `change` to plugin `name` would lock every account out, or `None` when it would not. The
+/// plugin that signs people in may not be disabled or removed, nor lose a grant its manifest asks
+/// for, through the API; the CLI may, with `--force`, from a shell on the machine.
+pub fn sign_in_lockout(host: &a2e_host::Host, name: &str, change: &PluginChange) -> Option<String> {
+    if name != call::AUTH_PLUGIN {
+        return None;
+    }
+    let what = match change {
+        PluginChange::Disable => "disabling it".to_owned(),
+        PluginChange::Remove => "removing it".to_owned(),
+        PluginChange::Revoke(grant) => {
+            let requested = host.manifest(name).ok()?.grant_set().ok()?;
+            if !requested.contains(grant) {
+                return None;
+            }
+            format!("revoking `{}`, which it needs,", grant.as_string())
+        }
+    };
+    Some(format!(
+        "plugin `{name}` signs people in: {what} would lock every account out, the administrators' \
+         included; from a shell on the server, `a2e plugin` can do it with --force"
+    ))
+}
+
+fn refuse_lockout(state: &AppState, name: &str, change: &PluginChange) -> ApiResult<()> {
+    match sign_in_lockout(state.host(), name, change) {
+        Some(message) => Err(ApiError::new(codes::SIGN_IN_PROVIDER, message)),
+        None => Ok(()),
     }
 }
 
@@ -169,7 +214,9 @@ fn audit(state: &AppState, admin: &Admin, kind: &str, plugin: &str, data: serde_
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, body = Vec<PluginView>), (status = 401, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, _: Authed) -> ApiResult<ApiJson<Vec<PluginView>>> {
-    Ok(ApiJson(state.host().list()?.into_iter().map(PluginView::from).collect()))
+    let host = state.host().clone();
+    let list = blocking(move || Ok(host.list()?)).await?;
+    Ok(ApiJson(list.into_iter().map(PluginView::from).collect()))
 }
 
 /// Installs a plugin from a multipart upload: `wasm` (the module, required), `manifest` (its
@@ -192,7 +239,7 @@ async fn install(
     let field_error = |e: axum::extract::multipart::MultipartError| {
         let status = e.status();
         if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new("PAYLOAD_TOO_LARGE", e.body_text())
+            ApiError::new(codes::PAYLOAD_TOO_LARGE, e.body_text())
         } else {
             ApiError::invalid(format!("bad upload: {}", e.body_text()))
         }
@@ -227,7 +274,8 @@ async fn install(
         Ok(host.install_source(source, &options)?)
     })
     .await?;
-    audit(&state, &admin, "plugin.installed", &info.name, json!({ "version": info.version, "sha256": info.sha256 }));
+    audit(&state, &admin, "plugin.installed", &info.name, json!({ "version": info.version, "sha256": info.sha256 }))
+        .await;
     Ok(ApiJson(info.into()))
 }
 
@@ -235,13 +283,19 @@ async fn install(
 #[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
 async fn info(State(state): State<AppState>, _: Authed, Path(name): Path<String>) -> ApiResult<ApiJson<PluginView>> {
-    Ok(ApiJson(state.host().info(&name)?.into()))
+    Ok(ApiJson(plugin_view(&state, name).await?))
+}
+
+async fn plugin_view(state: &AppState, name: String) -> ApiResult<PluginView> {
+    let host = state.host().clone();
+    blocking(move || Ok(host.info(&name)?.into())).await
 }
 
 /// Removes a plugin (`?purge=true` also deletes its data and grants).
 #[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), RemoveQuery),
-    responses((status = 200, description = "removed"), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "removed"), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, description = "SIGN_IN_PROVIDER: the plugin signs people in", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
@@ -249,10 +303,11 @@ async fn remove(
     q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    refuse_lockout(&state, &name, &PluginChange::Remove)?;
     let host = state.host().clone();
     let n = name.clone();
     blocking(move || Ok(host.remove(&n, q.purge)?)).await?;
-    audit(&state, &admin, "plugin.removed", &name, json!({ "purge": q.purge }));
+    audit(&state, &admin, "plugin.removed", &name, json!({ "purge": q.purge })).await;
     Ok(ApiJson(json!({ "removed": name })))
 }
 
@@ -264,21 +319,27 @@ async fn enable(
     admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<ApiJson<PluginView>> {
-    let info = state.host().set_enabled(&name, true)?;
-    audit(&state, &admin, "plugin.enabled", &name, json!({}));
+    let host = state.host().clone();
+    let n = name.clone();
+    let info = blocking(move || Ok(host.set_enabled(&n, true)?)).await?;
+    audit(&state, &admin, "plugin.enabled", &name, json!({})).await;
     Ok(ApiJson(info.into()))
 }
 
 /// Refuses calls until enabled.
 #[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
-    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody),
+              (status = 409, description = "SIGN_IN_PROVIDER: the plugin signs people in", body = ErrorBody)))]
 async fn disable(
     State(state): State<AppState>,
     admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<ApiJson<PluginView>> {
-    let info = state.host().set_enabled(&name, false)?;
-    audit(&state, &admin, "plugin.disabled", &name, json!({}));
+    refuse_lockout(&state, &name, &PluginChange::Disable)?;
+    let host = state.host().clone();
+    let n = name.clone();
+    let info = blocking(move || Ok(host.set_enabled(&n, false)?)).await?;
+    audit(&state, &admin, "plugin.disabled", &name, json!({})).await;
     Ok(ApiJson(info.into()))
 }
 
@@ -290,7 +351,7 @@ async fn grants(
     _: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
-    let info = state.host().info(&name)?;
+    let info = plugin_view(&state, name).await?;
     Ok(ApiJson(json!({ "granted": info.granted, "requested": info.requested_grants })))
 }
 
@@ -305,26 +366,32 @@ async fn add_grant(
     ApiJson(req): ApiJson<GrantRequest>,
 ) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&req.grant)?;
-    state.host().grant(&name, std::slice::from_ref(&grant))?;
-    audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_string() }));
-    Ok(ApiJson(state.host().info(&name)?.into()))
+    let host = state.host().clone();
+    let (n, g) = (name.clone(), grant.clone());
+    blocking(move || Ok(host.grant(&n, std::slice::from_ref(&g))?)).await?;
+    audit(&state, &admin, "grant.added", &name, json!({ "grant": grant.as_string() })).await;
+    Ok(ApiJson(plugin_view(&state, name).await?))
 }
 
 /// Revokes a grant; the plugin's next call sees PERMISSION_DENIED from the host functions it covers.
 #[utoipa::path(delete, path = "/api/plugins/{name}/grants/{grant}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), ("grant" = String, Path, description = "Grant name")),
-    responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "SIGN_IN_PROVIDER: the plugin signs people in", body = ErrorBody)))]
 async fn revoke_grant(
     State(state): State<AppState>,
     admin: Admin,
     Path((name, grant)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<PluginView>> {
     let grant = parse_grant(&grant)?;
-    if !state.host().revoke(&name, grant.clone())? {
+    refuse_lockout(&state, &name, &PluginChange::Revoke(grant.clone()))?;
+    let host = state.host().clone();
+    let (n, g) = (name.clone(), grant.clone());
+    if !blocking(move || Ok(host.revoke(&n, g)?)).await? {
         return Err(ApiError::new(codes::NOT_FOUND, format!("plugin `{name}` does not hold `{}`", grant.as_string())));
     }
-    audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_string() }));
-    Ok(ApiJson(state.host().info(&name)?.into()))
+    audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_string() })).await;
+    Ok(ApiJson(plugin_view(&state, name).await?))
 }
 
 /// Calls a plugin function with the request body as its input. Administrators may call every
@@ -334,7 +401,8 @@ async fn revoke_grant(
     params(("name" = String, Path, description = "Plugin name"), ("function" = String, Path, description = "Exported function")),
     request_body(content = serde_json::Value, description = "the function's input"),
     responses((status = 200, description = "the function's output"), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+              (status = 504, description = "PLUGIN_TIMEOUT: the call ran past the plugin's time limit", body = ErrorBody)))]
 async fn call_function(
     State(state): State<AppState>,
     authed: Authed,
@@ -343,14 +411,13 @@ async fn call_function(
 ) -> ApiResult<Response> {
     let input = input.map_err(|e| {
         let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "PAYLOAD_TOO_LARGE"
+            codes::PAYLOAD_TOO_LARGE
         } else {
             codes::INVALID_INPUT
         };
         ApiError::new(code, e.body_text())
     })?;
-    let info = state.host().info(&name)?;
-    if authed.user.role != "admin" && !info.public.iter().any(|f| f == &function) {
+    if authed.user.role != "admin" && !state.host().is_public(&name, &function)? {
         return Err(ApiError::forbidden(format!("`{name}.{function}` is not a public function")));
     }
     let user = a2e_abi::CallUser {

@@ -1,8 +1,13 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { call, type SessionItem, type User } from "../api";
-import { Alert, Field, Form, Loading, message, str, useLoad, when } from "../ui";
-import { useState } from "react";
+import { commandQuery } from "../query";
+import { useSetUser, useSignedOut, useUser } from "../session";
+import { Alert, Field, Form, Loading, message, str, when } from "../ui";
 
-export function Profile({ user, onChange, onSignedOut }: { user: User; onChange: (u: User) => void; onSignedOut: () => void }) {
+export function Profile() {
+  const user = useUser();
+  const onChange = useSetUser();
+  const onSignedOut = useSignedOut();
   return (
     <section>
       <h1>Profile</h1>
@@ -39,7 +44,7 @@ export function Profile({ user, onChange, onSignedOut }: { user: User; onChange:
         submit="Change password"
         onSubmit={async (d) => {
           await call("change_password", { current_password: str(d, "current_password"), new_password: str(d, "new_password") });
-          onSignedOut();
+          await onSignedOut();
         }}
       >
         <Field label="Current password" name="current_password" type="password" autoComplete="current-password" />
@@ -49,24 +54,22 @@ export function Profile({ user, onChange, onSignedOut }: { user: User; onChange:
   );
 }
 
-export function Sessions({ onSignedOut }: { onSignedOut: () => void }) {
-  const { data, error, loading, reload } = useLoad(() => call<SessionItem[]>("sessions"));
-  const [actionError, setActionError] = useState<string | null>(null);
-  const revoke = async (s: SessionItem) => {
-    setActionError(null);
-    try {
-      await call("revoke_session", { id: s.id });
-      if (s.current) onSignedOut();
-      else reload();
-    } catch (e) {
-      setActionError(message(e));
-    }
-  };
+export function Sessions() {
+  const onSignedOut = useSignedOut();
+  const client = useQueryClient();
+  const sessions = useQuery(commandQuery<SessionItem[]>("sessions"));
+  const revoke = useMutation({
+    mutationFn: (s: SessionItem) => call("revoke_session", { id: s.id }),
+    onSuccess: (_, s) => (s.current ? onSignedOut() : client.invalidateQueries({ queryKey: ["sessions"] })),
+  });
+  const logoutAll = useMutation({ mutationFn: () => call("logout_all"), onSuccess: onSignedOut });
+  const { data, error, isPending: loading } = sessions;
+  const failure = error ?? revoke.error ?? logoutAll.error;
   return (
     <section>
       <h1>My sessions</h1>
       {loading && !data && <Loading what="sessions" />}
-      <Alert kind="error">{error ?? actionError}</Alert>
+      <Alert kind="error">{failure && message(failure)}</Alert>
       {data && (
         <div className="table-wrap">
           <table>
@@ -91,7 +94,7 @@ export function Sessions({ onSignedOut }: { onSignedOut: () => void }) {
                   <td>{when(s.last_seen_at)}</td>
                   <td>{when(s.expires_at)}</td>
                   <td>
-                    <button type="button" onClick={() => revoke(s)} aria-label={`Revoke session ${s.id}`}>
+                    <button type="button" onClick={() => revoke.mutate(s)} aria-label={`Revoke session ${s.id}`}>
                       Revoke
                     </button>
                   </td>
@@ -101,7 +104,7 @@ export function Sessions({ onSignedOut }: { onSignedOut: () => void }) {
           </table>
         </div>
       )}
-      <button type="button" className="danger" onClick={() => call("logout_all").then(onSignedOut, (e) => setActionError(message(e)))}>
+      <button type="button" className="danger" onClick={() => logoutAll.mutate()}>
         Log out everywhere
       </button>
     </section>

@@ -1,38 +1,45 @@
 import { useState } from "react";
-import { pluginCall, type User } from "../api";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { pluginCall } from "../api";
 import { agentOptions, stopList, type Agent, type AgentOptions, type Provider } from "../chat";
-import { Alert, Field, Form, Loading, message, str, useLoad } from "../ui";
+import { pluginQuery } from "../query";
+import { useUser } from "../session";
+import { Alert, Field, Form, Loading, message, str } from "../ui";
+
+const agentsQuery = pluginQuery<Agent[]>("chat", "agents");
+const providersQuery = pluginQuery<Provider[]>("chat", "providers");
 
 /** Agents: a name, a system prompt, a model and its settings; a user's own, and shared ones. */
-export function Agents({ user }: { user: User }) {
+export function Agents() {
+  const user = useUser();
   const admin = user.role === "admin";
-  const { data, error, loading, reload } = useLoad(() => pluginCall<Agent[]>("chat", "agents"));
-  const providers = useLoad(() => pluginCall<Provider[]>("chat", "providers").catch(() => [] as Provider[]));
+  const client = useQueryClient();
+  const { data, error, isPending: loading } = useQuery(agentsQuery);
+  const reload = () => client.invalidateQueries({ queryKey: agentsQuery.queryKey });
+  const providers = useQuery(providersQuery);
   const [editing, setEditing] = useState<Agent | null>(null);
   const [formKey, setFormKey] = useState(0);
   const [status, setStatus] = useState<string | null>(null);
-  const [failed, setFailed] = useState<string | null>(null);
 
   const canEdit = (a: Agent) => admin || (a.user_uuid !== null && a.user_uuid === user.uuid);
+  const remove = useMutation({
+    mutationFn: (a: Agent) => pluginCall("chat", "delete_agent", { id: a.id }),
+    onMutate: () => setStatus(null),
+    onSuccess: (_, a) => {
+      if (editing?.id === a.id) edit(null);
+      setStatus(`Deleted ${a.name}.`);
+      return reload();
+    },
+  });
   const edit = (a: Agent | null) => {
     setEditing(a);
     setFormKey((k) => k + 1);
     setStatus(null);
   };
-
-  const remove = async (a: Agent) => {
-    if (!confirm(`Delete the agent “${a.name}”?`)) return;
-    setStatus(null);
-    setFailed(null);
-    try {
-      await pluginCall("chat", "delete_agent", { id: a.id });
-      setStatus(`Deleted ${a.name}.`);
-      if (editing?.id === a.id) edit(null);
-      reload();
-    } catch (e) {
-      setFailed(message(e));
-    }
+  const removeIfSure = (a: Agent) => {
+    if (confirm(`Delete the agent “${a.name}”?`)) remove.mutate(a);
   };
+  const failed = remove.error ?? error;
 
   return (
     <section>
@@ -42,7 +49,7 @@ export function Agents({ user }: { user: User }) {
         up by administrators.
       </p>
       <Alert kind="ok">{status}</Alert>
-      <Alert kind="error">{failed ?? error}</Alert>
+      <Alert kind="error">{failed && message(failed)}</Alert>
       {loading && !data && <Loading what="agents" />}
       {data && data.length > 0 && (
         <div className="table-wrap">
@@ -71,7 +78,7 @@ export function Agents({ user }: { user: User }) {
                           Edit
                         </button>
                         {a.id !== "default" && (
-                          <button type="button" className="danger" onClick={() => remove(a)} aria-label={`Delete ${a.name}`}>
+                          <button type="button" className="danger" onClick={() => removeIfSure(a)} aria-label={`Delete ${a.name}`}>
                             Delete
                           </button>
                         )}
@@ -96,10 +103,10 @@ export function Agents({ user }: { user: User }) {
         admin={admin}
         providers={providers.data ?? []}
         onSaved={(a) => {
-          setFailed(null);
+          remove.reset();
           edit(null);
           setStatus(editing ? `Saved ${a.name}.` : `Created ${a.name}.`);
-          reload();
+          return reload();
         }}
       />
     </section>
@@ -134,7 +141,7 @@ function AgentForm({
   agent: Agent | null;
   admin: boolean;
   providers: Provider[];
-  onSaved: (a: Agent) => void;
+  onSaved: (a: Agent) => Promise<unknown>;
 }) {
   const o = agent ? agentOptions(agent) : {};
   const text = (v: number | undefined) => (v === undefined ? "" : String(v));
@@ -163,7 +170,7 @@ function AgentForm({
           options,
           shared: admin && d.get("shared") === "on",
         });
-        onSaved(saved);
+        await onSaved(saved);
       }}
     >
       <Field label="Name" name="name" defaultValue={agent?.name ?? ""} />

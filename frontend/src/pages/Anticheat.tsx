@@ -1,6 +1,7 @@
-import { useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { pluginCall } from "../api";
-import { Alert, Loading, message, useLoad, when } from "../ui";
+import { pluginQuery } from "../query";
+import { Alert, Loading, message, when } from "../ui";
 
 interface Sanction {
   kind: string;
@@ -20,23 +21,19 @@ interface PlayerRecord {
   banned_until: number | null;
 }
 
+const playersQuery = pluginQuery<PlayerRecord[]>("anticheat", "players");
+
 /** Administrators: players' trust scores, violations and sanctions; lifting a ban. */
 export function Anticheat() {
-  const { data, error, loading, reload } = useLoad(() => pluginCall<PlayerRecord[]>("anticheat", "players"));
-  const [status, setStatus] = useState<string | null>(null);
-  const [failed, setFailed] = useState<string | null>(null);
-
-  const lift = async (p: PlayerRecord) => {
-    setStatus(null);
-    setFailed(null);
-    try {
-      await pluginCall("anticheat", "lift_ban", { player: p.player });
-      setStatus(`Lifted the ban on ${p.name || p.player}; their trust score starts again at 0.`);
-      reload();
-    } catch (e) {
-      setFailed(message(e));
-    }
-  };
+  const client = useQueryClient();
+  const players = useQuery(playersQuery);
+  const { data, error, isFetching: loading } = players;
+  const lift = useMutation({
+    mutationFn: (p: PlayerRecord) => pluginCall("anticheat", "lift_ban", { player: p.player }),
+    onSuccess: () => client.invalidateQueries({ queryKey: playersQuery.queryKey }),
+  });
+  const status = lift.isSuccess ? `Lifted the ban on ${lift.variables.name || lift.variables.player}; their trust score starts again at 0.` : null;
+  const failed = lift.error ?? error;
 
   return (
     <section>
@@ -46,11 +43,11 @@ export function Anticheat() {
         the player back) and raises the player's trust score, which halves every 20 seconds. High scores are kicked, then
         banned for a while.
       </p>
-      <button type="button" onClick={reload} disabled={loading}>
+      <button type="button" onClick={() => players.refetch()} disabled={loading}>
         Refresh
       </button>
       <Alert kind="ok">{status}</Alert>
-      <Alert kind="error">{failed ?? error}</Alert>
+      <Alert kind="error">{failed && message(failed)}</Alert>
       {loading && !data && <Loading what="players" />}
       {data?.length === 0 && <p className="muted">No player has broken a rule yet.</p>}
       {data && data.length > 0 && (
@@ -84,7 +81,7 @@ export function Anticheat() {
                       {p.banned_until ? (
                         <>
                           until {when(p.banned_until)}{" "}
-                          <button type="button" onClick={() => lift(p)} aria-label={`Lift the ban on ${p.name || p.player}`}>
+                          <button type="button" onClick={() => lift.mutate(p)} aria-label={`Lift the ban on ${p.name || p.player}`}>
                             Lift ban
                           </button>
                         </>

@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { pluginCall, subscribeEvents } from "../api";
 import { Alert, Loading, message, when } from "../ui";
 
@@ -32,74 +33,66 @@ interface Filter {
 
 const PAGE = 50;
 
+interface Page {
+  records: TrailRecord[];
+  next: number | null;
+}
+
 /** The audit trail kept by the audit plugin: its records, live, and a check of its hash chain. */
 export function Audit() {
+  const client = useQueryClient();
   const [filter, setFilter] = useState<Filter>({});
-  const [records, setRecords] = useState<TrailRecord[]>([]);
-  const [next, setNext] = useState<number | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
-  const [verified, setVerified] = useState<Verified | null>(null);
-  const [verifying, setVerifying] = useState(false);
-  const generation = useRef(0);
-
-  const load = async (before?: number) => {
-    const mine = ++generation.current;
-    setLoading(true);
-    try {
-      const page = await pluginCall<{ records: TrailRecord[]; next: number | null }>("audit", "query", {
-        ...filter,
-        ...(before ? { before } : {}),
-        limit: PAGE,
-      });
-      if (mine !== generation.current) return; // a newer load is under way
-      setRecords((old) => (before ? [...old, ...page.records] : page.records));
-      setNext(page.next);
-      setError(null);
-    } catch (e) {
-      if (mine === generation.current) setError(message(e));
-    } finally {
-      if (mine === generation.current) setLoading(false);
-    }
-  };
+  const queryKey = useMemo(() => ["plugin", "audit", "query", filter], [filter]);
+  // The newest records first; "Older records" reads the next page, from before the last one shown.
+  const trail = useInfiniteQuery({
+    queryKey,
+    queryFn: ({ pageParam, signal }) =>
+      pluginCall<Page>("audit", "query", { ...filter, ...(pageParam ? { before: pageParam } : {}), limit: PAGE }, signal),
+    initialPageParam: 0,
+    getNextPageParam: (last: Page) => last.next ?? undefined,
+    // Another filter keeps the records shown until its own arrive.
+    placeholderData: keepPreviousData,
+  });
+  const records = trail.data?.pages.flatMap((p) => p.records) ?? [];
+  const next = trail.hasNextPage ? trail.data?.pages[trail.data.pages.length - 1].next : null;
+  const loading = trail.isFetching;
 
   useEffect(() => {
-    load();
-    // The trail records each event a moment after it happens: reload shortly after one arrives.
+    // The trail records each event a moment after it happens: read its newest page again shortly
+    // after one arrives (the older pages shown are dropped, as a fresh look at the trail).
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stop = subscribeEvents(() => {
       clearTimeout(timer);
-      timer = setTimeout(() => load(), 300);
+      timer = setTimeout(() => {
+        client.setQueryData<InfiniteData<Page, number>>(queryKey, (d) =>
+          d && { pages: d.pages.slice(0, 1), pageParams: d.pageParams.slice(0, 1) },
+        );
+        client.invalidateQueries({ queryKey, exact: true });
+      }, 300);
     }, setLive);
     return () => {
       clearTimeout(timer);
       stop();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [filter]);
+  }, [client, queryKey]);
 
-  const verify = async () => {
-    setVerifying(true);
-    setVerified(null);
-    try {
+  const verify = useMutation({
+    mutationFn: async () => {
       let input: Record<string, unknown> = {};
       let checked = 0;
       for (;;) {
         const part = await pluginCall<Verified>("audit", "verify", input);
         checked += part.checked;
-        if (part.done) {
-          setVerified({ ...part, checked });
-          break;
-        }
+        if (part.done) return { ...part, checked };
         input = { from: part.next?.from, prev: part.next?.prev };
       }
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setVerifying(false);
-    }
-  };
+    },
+  });
+  const verifying = verify.isPending;
+  const verified = verify.data ?? null;
+  const failure = verify.error ?? trail.error;
+  const error = failure && message(failure);
 
   return (
     <section>
@@ -112,7 +105,7 @@ export function Audit() {
         <p className="muted">
           Each record carries the hash of the one before it, so a changed or deleted record breaks the chain there.
         </p>
-        <button type="button" onClick={verify} disabled={verifying}>
+        <button type="button" onClick={() => verify.mutate()} disabled={verifying}>
           {verifying ? "Verifying…" : "Verify the trail"}
         </button>
         {verified && verified.ok && (
@@ -188,7 +181,7 @@ export function Audit() {
         </div>
       )}
       {next != null && (
-        <button type="button" disabled={loading} onClick={() => load(next)}>
+        <button type="button" disabled={loading} onClick={() => trail.fetchNextPage()}>
           Older records
         </button>
       )}

@@ -1,8 +1,12 @@
-import { useEffect, useState } from "react";
-import { call, type LoginResult, type User } from "../api";
-import { Alert, Field, Form, Link, Loading, message, navigate, str, takeLinkToken } from "../ui";
+import { useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useLoaderData, useNavigate } from "react-router";
+import { call, type LoginResult } from "../api";
+import { useSignedIn } from "../session";
+import { Alert, Field, Form, Link, Loading, message, str } from "../ui";
 
-export function Setup({ onDone }: { onDone: (u: User) => void }) {
+export function Setup() {
+  const onDone = useSignedIn();
   return (
     <section>
       <h1>Welcome to a2e</h1>
@@ -12,7 +16,7 @@ export function Setup({ onDone }: { onDone: (u: User) => void }) {
         submit="Create administrator"
         onSubmit={async (d) => {
           const r = await call<LoginResult>("setup", { name: str(d, "name"), email: str(d, "email"), password: str(d, "password") });
-          onDone(r.user);
+          await onDone(r.user);
         }}
       >
         <Field label="Name" name="name" autoComplete="name" />
@@ -23,7 +27,8 @@ export function Setup({ onDone }: { onDone: (u: User) => void }) {
   );
 }
 
-export function Login({ onDone }: { onDone: (u: User) => void }) {
+export function Login() {
+  const onDone = useSignedIn();
   return (
     <section>
       <h1>Log in</h1>
@@ -32,7 +37,7 @@ export function Login({ onDone }: { onDone: (u: User) => void }) {
         submit="Log in"
         onSubmit={async (d) => {
           const r = await call<LoginResult>("login", { email: str(d, "email"), password: str(d, "password") });
-          onDone(r.user);
+          await onDone(r.user);
         }}
       >
         <Field label="Email" name="email" type="email" autoComplete="username" />
@@ -80,22 +85,16 @@ export function Signup() {
 }
 
 export function VerifyEmail() {
-  const [token] = useState(takeLinkToken);
-  const [state, setState] = useState<"working" | "done" | "failed">("working");
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    if (!token) {
-      setState("failed");
-      setError("This page needs the link from your verification email.");
-      return;
-    }
-    call("verify_email", { token })
-      .then(() => setState("done"))
-      .catch((e) => {
-        setState("failed");
-        setError(message(e));
-      });
-  }, [token]);
+  const token = useLoaderData<string | null>();
+  // Verifying is a query of the page's token: run once, however often the page renders.
+  const verify = useQuery({
+    queryKey: ["verify_email", token],
+    queryFn: () => call("verify_email", { token }),
+    enabled: !!token,
+    staleTime: Infinity,
+  });
+  const state = !token || verify.isError ? "failed" : verify.isSuccess ? "done" : "working";
+  const error = !token ? "This page needs the link from your verification email." : verify.error && message(verify.error);
   return (
     <section>
       <h1>Verify your email</h1>
@@ -144,7 +143,8 @@ export function ForgotPassword() {
 }
 
 export function ResetPassword() {
-  const [token] = useState(takeLinkToken);
+  const token = useLoaderData<string | null>();
+  const navigate = useNavigate();
   const [done, setDone] = useState(false);
   if (!token) return <Alert kind="error">This page needs the link from your password-reset email.</Alert>;
   return (

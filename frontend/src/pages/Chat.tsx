@@ -12,7 +12,9 @@ import {
   type ReactNode,
 } from "react";
 import Markdown, { type Components } from "react-markdown";
-import { connectRealtime, pluginCall, type RtConnection, type User } from "../api";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useSearchParams } from "react-router";
+import { connectRealtime, pluginCall, type RtConnection } from "../api";
 import {
   agentOptions,
   ago,
@@ -30,20 +32,16 @@ import {
   type SessionView,
   type Started,
 } from "../chat";
+import { pluginQuery } from "../query";
+import { useUser } from "../session";
 import { Alert, Link, Loading, message } from "../ui";
 
 const PLUGIN = "chat";
 const chat = <T,>(fn: string, input: unknown = {}) => pluginCall<T>(PLUGIN, fn, input);
 
-/** The session open in the address bar (`/chat?s=<id>`), so a reload comes back to it. */
-function sessionInAddress(): string | null {
-  return new URLSearchParams(location.search).get("s");
-}
-
-function showInAddress(id: string | null) {
-  if (location.pathname !== "/chat") return;
-  history.replaceState(null, "", id ? `/chat?s=${encodeURIComponent(id)}` : "/chat");
-}
+const providersQuery = pluginQuery<Provider[]>(PLUGIN, "providers");
+const agentsQuery = pluginQuery<Agent[]>(PLUGIN, "agents");
+const sessionsQuery = pluginQuery<ChatSession[]>(PLUGIN, "sessions");
 
 // ------------------------------------------------------------------ the realtime rooms
 
@@ -148,55 +146,41 @@ interface Opened {
 }
 
 /** Chat with the models the administrators set up: sessions on the left, the conversation on the right. */
-export function Chat({ user }: { user: User }) {
-  const admin = user.role === "admin";
+export function Chat() {
+  const admin = useUser().role === "admin";
   const rooms = useRooms();
-  const [providers, setProviders] = useState<Provider[] | null>(null);
-  const [agents, setAgents] = useState<Agent[]>([]);
-  const [sessions, setSessions] = useState<ChatSession[] | null>(null);
-  const [fatal, setFatal] = useState<string | null>(null);
-  const [listError, setListError] = useState<string | null>(null);
-  const [opened, setOpened] = useState<Opened>(() => ({ id: sessionInAddress(), key: 0, focus: null }));
+  const providers = useQuery(providersQuery);
+  const agents = useQuery(agentsQuery);
+  const sessions = useQuery(sessionsQuery);
+  // The session open is in the address bar (`/chat?s=<id>`), so a reload comes back to it.
+  const [address, setAddress] = useSearchParams();
+  const [opened, setOpened] = useState<Opened>(() => ({ id: address.get("s"), key: 0, focus: null }));
+  const showInAddress = (id: string | null) => setAddress(id ? { s: id } : {}, { replace: true });
 
+  const { refetch } = sessions;
   const loadSessions = useCallback(async () => {
-    try {
-      const list = await chat<ChatSession[]>("sessions");
-      setSessions(list);
-      setListError(null);
-      return list;
-    } catch (e) {
-      setListError(message(e));
-      return null;
-    }
-  }, []);
-
-  useEffect(() => {
-    Promise.all([chat<Provider[]>("providers"), chat<Agent[]>("agents")]).then(
-      ([p, a]) => {
-        setProviders(p);
-        setAgents(a);
-      },
-      (e) => setFatal(`The chat is not available: ${message(e)}`),
-    );
-    loadSessions();
-  }, [loadSessions]);
-
-  useEffect(() => showInAddress(opened.id), [opened.id]);
+    const r = await refetch();
+    return r.isError ? null : (r.data ?? null);
+  }, [refetch]);
 
   const open = (id: string | null, focus: string | null = null) => {
     rooms.leaveAll();
     setOpened((o) => ({ id, key: o.key + 1, focus }));
+    showInAddress(id);
   };
 
-  if (fatal) return <Alert kind="error">{fatal}</Alert>;
-  if (!providers) return <Loading what="the chat" />;
+  if (!providers.data || !agents.data) {
+    const fatal = providers.error ?? agents.error;
+    if (fatal) return <Alert kind="error">{`The chat is not available: ${message(fatal)}`}</Alert>;
+    return <Loading what="the chat" />;
+  }
 
   return (
     <section className="chat">
       <Sidebar
-        sessions={sessions}
+        sessions={sessions.data ?? null}
         current={opened.id}
-        error={listError}
+        error={sessions.error && message(sessions.error)}
         onOpen={open}
         onImported={async (s) => {
           await loadSessions();
@@ -209,11 +193,14 @@ export function Chat({ user }: { user: User }) {
           initialId={opened.id}
           focus={opened.focus}
           admin={admin}
-          providers={providers}
-          agents={agents}
-          sessions={sessions}
+          providers={providers.data}
+          agents={agents.data}
+          sessions={sessions.data ?? null}
           rooms={rooms}
-          onCreated={(s) => setOpened((o) => ({ ...o, id: s.id }))}
+          onCreated={(s) => {
+            setOpened((o) => ({ ...o, id: s.id }));
+            showInAddress(s.id);
+          }}
           onChanged={loadSessions}
           onDeleted={async () => {
             await loadSessions();
@@ -238,7 +225,7 @@ function Sidebar({
   current: string | null;
   error: string | null;
   onOpen: (id: string | null, focus?: string | null) => void;
-  onImported: (s: ChatSession) => void;
+  onImported: (s: ChatSession) => Promise<void>;
 }) {
   const [query, setQuery] = useState("");
   return (
@@ -284,27 +271,22 @@ function Sidebar({
   );
 }
 
-function SearchResults({ query, onOpen }: { query: string; onOpen: (id: string, focus: string) => void }) {
-  const [hits, setHits] = useState<SearchHit[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+/** `value`, once it stayed the same for `ms` (null before). */
+function useSettled<T>(value: T, ms: number): T | null {
+  const [settled, setSettled] = useState<T | null>(null);
   useEffect(() => {
-    let live = true;
-    setHits(null);
-    const timer = setTimeout(() => {
-      chat<SearchHit[]>("search", { query }).then(
-        (h) => {
-          if (!live) return;
-          setHits(h);
-          setError(null);
-        },
-        (e) => live && setError(message(e)),
-      );
-    }, 250);
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [query]);
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
+function SearchResults({ query, onOpen }: { query: string; onOpen: (id: string, focus: string) => void }) {
+  // Searched once the typing pauses for a quarter of a second.
+  const settled = useSettled(query, 250);
+  const search = useQuery({ ...pluginQuery<SearchHit[]>(PLUGIN, "search", { query }), enabled: settled === query });
+  const error = search.error && message(search.error);
+  const hits = settled === query ? (search.data ?? null) : null;
   if (error) return <Alert kind="error">{error}</Alert>;
   if (!hits) return <Loading what="results" />;
   if (hits.length === 0) return <p className="muted">No messages match.</p>;
@@ -322,32 +304,27 @@ function SearchResults({ query, onOpen }: { query: string; onOpen: (id: string, 
   );
 }
 
-function Import({ onImported }: { onImported: (s: ChatSession) => void }) {
+function Import({ onImported }: { onImported: (s: ChatSession) => Promise<void> }) {
   const input = useRef<HTMLInputElement>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-  const load = async (file: File) => {
-    setBusy(true);
-    setError(null);
-    setOk(null);
-    try {
+  const importing = useMutation({
+    mutationFn: async (file: File) => {
       let data: unknown;
       try {
         data = JSON.parse(await file.text());
       } catch {
         throw new Error(`${file.name} is not a JSON export of a chat`);
       }
-      const r = await chat<{ session: ChatSession; messages: number }>("import", data);
-      setOk(`Imported “${r.session.title}” (${r.messages} messages).`);
-      onImported(r.session);
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
+      return chat<{ session: ChatSession; messages: number }>("import", data);
+    },
+    onSuccess: (r) => onImported(r.session),
+    onSettled: () => {
       if (input.current) input.current.value = "";
-    }
-  };
+    },
+  });
+  const busy = importing.isPending;
+  const error = importing.error && message(importing.error);
+  const r = importing.data;
+  const ok = r ? `Imported “${r.session.title}” (${r.messages} messages).` : null;
   return (
     <>
       <button type="button" disabled={busy} onClick={() => input.current?.click()}>
@@ -361,7 +338,7 @@ function Import({ onImported }: { onImported: (s: ChatSession) => void }) {
         aria-label="Chat export file (.json)"
         onChange={(e) => {
           const f = e.target.files?.[0];
-          if (f) load(f);
+          if (f) importing.mutate(f);
         }}
       />
       <Alert kind="error">{error}</Alert>
@@ -410,35 +387,38 @@ function Conversation({ initialId, focus, admin, providers, agents, sessions, ro
 
   const load = useCallback(
     /** Reads the session again and follows its answers being written; `quiet` keeps a failure unshown. */
-    async (id: string, focusOn: string | null = null, quiet = false): Promise<boolean> => {
-      try {
-        const v = await chat<SessionView>("session", { id });
-        if (!alive.current || idRef.current !== id) return true;
-        setSession(v.session);
-        setModel(v.model || v.session.model_name || "");
-        dispatch({ type: "load", messages: v.messages, focus: focusOn });
-        for (const s of v.streaming) if (!goneRef.current.has(s.message_id)) rooms.join(s.room);
-        return true;
-      } catch (e) {
-        if (alive.current && !quiet) setError(message(e));
-        return false;
-      } finally {
-        if (alive.current) setLoading(false);
-      }
-    },
+    (id: string, focusOn: string | null = null, quiet = false): Promise<boolean> =>
+      chat<SessionView>("session", { id })
+        .then((v) => {
+          if (!alive.current || idRef.current !== id) return true;
+          setSession(v.session);
+          setModel(v.model || v.session.model_name || "");
+          dispatch({ type: "load", messages: v.messages, focus: focusOn });
+          for (const s of v.streaming) if (!goneRef.current.has(s.message_id)) rooms.join(s.room);
+          return true;
+        })
+        .catch((e: unknown) => {
+          if (alive.current && !quiet) setError(message(e));
+          return false;
+        })
+        .finally(() => {
+          if (alive.current) setLoading(false);
+        }),
     [rooms],
   );
 
+  // The chat this Conversation opened with (opening another chat mounts a new one; a new chat
+  // that gets its session keeps this one).
+  const [opening] = useState({ id: initialId, focus });
   useEffect(() => {
     alive.current = true;
-    if (initialId) load(initialId, focus);
+    const pending = timers.current;
+    if (opening.id) load(opening.id, opening.focus);
     return () => {
       alive.current = false;
-      timers.current.forEach(clearTimeout);
+      pending.forEach(clearTimeout);
     };
-    // Opening another chat mounts a new Conversation.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  }, [opening, load]);
 
   useEffect(() => {
     const later = (f: () => void, ms: number) => timers.current.push(setTimeout(f, ms));
@@ -652,19 +632,13 @@ function SessionHeader({
 }) {
   const [renaming, setRenaming] = useState(false);
   const [title, setTitle] = useState(session.title);
-  const [busy, setBusy] = useState(false);
-
-  const act = async (f: () => Promise<void>) => {
-    setBusy(true);
-    onError(null);
-    try {
-      await f();
-    } catch (e) {
-      onError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const action = useMutation({
+    mutationFn: (f: () => Promise<void>) => f(),
+    onMutate: () => onError(null),
+    onError: (e) => onError(message(e)),
+  });
+  const busy = action.isPending;
+  const act = (f: () => Promise<void>) => action.mutate(f);
 
   const rename = (e: FormEvent) => {
     e.preventDefault();
@@ -1032,10 +1006,6 @@ function NewChatOptions({
   choice: Choice;
   onChange: (c: Choice) => void;
 }) {
-  const [listed, setListed] = useState<{ provider: string; models: string[]; default_model: string | null; error: string | null } | null>(
-    null,
-  );
-
   const agent = agents.find((a) => a.id === choice.agent) ?? agents.find((a) => a.id === "default") ?? agents[0];
   const agentProvider = agent ? agentOptions(agent).provider : undefined;
   const provider =
@@ -1050,29 +1020,28 @@ function NewChatOptions({
     }
   }, [agent, provider, choice, onChange]);
 
-  useEffect(() => {
-    if (!provider) return;
-    let live = true;
-    chat<{ models: string[]; default_model: string | null }>("models", { provider: provider.id }).then(
-      (r) => live && setListed({ provider: provider.id, models: r.models, default_model: r.default_model, error: null }),
-      (e) =>
-        live && setListed({ provider: provider.id, models: [], default_model: provider.default_model, error: message(e) }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [provider]);
+  const listing = useQuery({
+    ...pluginQuery<{ models: string[]; default_model: string | null }>(PLUGIN, "models", { provider: provider?.id }),
+    enabled: !!provider,
+  });
 
   // The models of the provider shown (null while they load).
-  const current = listed && provider && listed.provider === provider.id ? listed : null;
+  const current = !provider
+    ? null
+    : listing.isSuccess
+      ? { models: listing.data.models, default_model: listing.data.default_model, error: null }
+      : listing.isError
+        ? { models: [], default_model: provider.default_model, error: message(listing.error) }
+        : null;
   const models = current?.models ?? null;
   const modelsError = current?.error ?? null;
 
   // The model: the agent's, else the provider's default, else the first the provider lists.
   const fallback = agent?.model_name || current?.default_model || models?.[0] || "";
+  const listed = current !== null;
   useEffect(() => {
-    if (current && !choice.model && fallback) onChange({ ...choice, model: fallback });
-  }, [current, fallback, choice, onChange]);
+    if (listed && !choice.model && fallback) onChange({ ...choice, model: fallback });
+  }, [listed, fallback, choice, onChange]);
 
   const options = [...new Set([...(models ?? []), ...(choice.model ? [choice.model] : [])])];
   return (

@@ -1,39 +1,42 @@
 import { useState, type FormEvent } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { call, pluginCall } from "../api";
 import { grantFromError, originOf, stopList, type Provider } from "../chat";
-import { Alert, Loading, message, useLoad } from "../ui";
+import { pluginQuery } from "../query";
+import { Alert, Loading, message } from "../ui";
 
 interface Saved {
   provider: Provider;
   models: string[];
 }
 
+const providersQuery = pluginQuery<Provider[]>("chat", "providers");
+
 /** Administrators: the model servers the chat uses. */
 export function ChatProviders() {
-  const { data, error, loading, reload } = useLoad(() => pluginCall<Provider[]>("chat", "providers"));
+  const client = useQueryClient();
+  const { data, error, isPending: loading } = useQuery(providersQuery);
+  const reload = () => client.invalidateQueries({ queryKey: providersQuery.queryKey });
   const [editing, setEditing] = useState<Provider | null>(null);
   const [formKey, setFormKey] = useState(0);
-  const [status, setStatus] = useState<string | null>(null);
-  const [failed, setFailed] = useState<string | null>(null);
 
   const edit = (p: Provider | null) => {
     setEditing(p);
     setFormKey((k) => k + 1);
   };
 
-  const remove = async (p: Provider) => {
-    if (!confirm(`Delete the provider “${p.name}”? Chats that use it can no longer be answered.`)) return;
-    setStatus(null);
-    setFailed(null);
-    try {
-      await pluginCall("chat", "delete_provider", { id: p.id });
-      setStatus(`Deleted ${p.name}.`);
+  const remove = useMutation({
+    mutationFn: (p: Provider) => pluginCall("chat", "delete_provider", { id: p.id }),
+    onSuccess: (_, p) => {
       if (editing?.id === p.id) edit(null);
-      reload();
-    } catch (e) {
-      setFailed(message(e));
-    }
+      return reload();
+    },
+  });
+  const removeIfSure = (p: Provider) => {
+    if (confirm(`Delete the provider “${p.name}”? Chats that use it can no longer be answered.`)) remove.mutate(p);
   };
+  const status = remove.isSuccess ? `Deleted ${remove.variables.name}.` : null;
+  const failed = remove.error ?? error;
 
   return (
     <section>
@@ -43,7 +46,7 @@ export function ChatProviders() {
         chat plugin needs a grant for each server's origin; saving a provider checks that it answers with its models.
       </p>
       <Alert kind="ok">{status}</Alert>
-      <Alert kind="error">{failed ?? error}</Alert>
+      <Alert kind="error">{failed && message(failed)}</Alert>
       {loading && !data && <Loading what="providers" />}
       {data?.length === 0 && <p className="muted">No provider yet: add the first one below.</p>}
       {data && data.length > 0 && (
@@ -75,7 +78,7 @@ export function ChatProviders() {
                     <button type="button" onClick={() => edit(p)} aria-label={`Edit ${p.name}`}>
                       Edit
                     </button>
-                    <button type="button" className="danger" onClick={() => remove(p)} aria-label={`Delete ${p.name}`}>
+                    <button type="button" className="danger" onClick={() => removeIfSure(p)} aria-label={`Delete ${p.name}`}>
                       Delete
                     </button>
                   </td>
@@ -95,74 +98,59 @@ export function ChatProviders() {
         key={formKey}
         provider={editing}
         onSaved={() => {
-          setStatus(null);
-          setFailed(null);
-          reload();
+          remove.reset();
+          return reload();
         }}
       />
     </section>
   );
 }
 
-function ProviderForm({ provider, onSaved }: { provider: Provider | null; onSaved: () => void }) {
+function ProviderForm({ provider, onSaved }: { provider: Provider | null; onSaved: () => Promise<unknown> }) {
   const [id, setId] = useState(provider?.id ?? "");
   const [name, setName] = useState(provider?.name ?? "");
   const [kind, setKind] = useState<Provider["kind"]>(provider?.kind ?? "openai");
   const [baseUrl, setBaseUrl] = useState(provider?.base_url ?? "http://127.0.0.1:8080");
   const [defaultModel, setDefaultModel] = useState(provider?.default_model ?? "");
   const [users, setUsers] = useState((provider?.users ?? []).join(", "));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [grant, setGrant] = useState<string | null>(null);
-  const [saved, setSaved] = useState<Saved | null>(null);
-
-  const save = async () => {
-    setBusy(true);
-    setError(null);
-    setGrant(null);
-    setSaved(null);
-    try {
-      const r = await pluginCall<Saved>("chat", "save_provider", {
-        id: id.trim(),
-        name: name.trim(),
-        kind,
-        base_url: baseUrl.trim(),
-        ...(defaultModel.trim() ? { default_model: defaultModel.trim() } : {}),
-        users: stopList(users),
-      });
-      setSaved(r);
+  const client = useQueryClient();
+  const save = useMutation({
+    mutationFn: (input: Record<string, unknown>) => pluginCall<Saved>("chat", "save_provider", input),
+    onSuccess: (r) => {
       setDefaultModel(r.provider.default_model ?? "");
-      onSaved();
-    } catch (e) {
-      const text = message(e);
-      setError(text);
-      if (/grant/i.test(text)) {
-        const origin = originOf(baseUrl);
-        setGrant(grantFromError(text) ?? (origin ? `http:${origin}` : null));
-      }
-    } finally {
-      setBusy(false);
-    }
+      return onSaved();
+    },
+  });
+  // Granting the chat plugin the server's origin, then saving again.
+  const grantAccess = useMutation({
+    mutationFn: (grant: string) => call("plugin_grant", { name: "chat", grant }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["plugins"] });
+      send();
+    },
+  });
+  const send = () => {
+    grantAccess.reset();
+    save.mutate({
+      id: id.trim(),
+      name: name.trim(),
+      kind,
+      base_url: baseUrl.trim(),
+      ...(defaultModel.trim() ? { default_model: defaultModel.trim() } : {}),
+      users: stopList(users),
+    });
   };
-
-  const grantAndRetry = async () => {
-    if (!grant) return;
-    setBusy(true);
-    setError(null);
-    try {
-      await call("plugin_grant", { name: "chat", grant });
-    } catch (e) {
-      setError(`Could not grant ${grant}: ${message(e)}`);
-      setBusy(false);
-      return;
-    }
-    setBusy(false);
-    await save();
-  };
+  const busy = save.isPending || grantAccess.isPending;
+  const saveError = save.error && message(save.error);
+  // A server the chat plugin may not reach yet: the grant that would let it.
+  const origin = originOf(String(save.variables?.base_url ?? ""));
+  const grant = saveError && /grant/i.test(saveError) ? (grantFromError(saveError) ?? (origin ? `http:${origin}` : null)) : null;
+  const error = grantAccess.error ? `Could not grant ${grantAccess.variables}: ${message(grantAccess.error)}` : saveError;
+  const saved = save.data ?? null;
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    save();
+    send();
   };
 
   return (
@@ -207,7 +195,7 @@ function ProviderForm({ provider, onSaved }: { provider: Provider | null; onSave
       </fieldset>
       <Alert kind="error">{error}</Alert>
       {grant && (
-        <button type="button" onClick={grantAndRetry} disabled={busy}>
+        <button type="button" onClick={() => grantAccess.mutate(grant)} disabled={busy}>
           Grant access to {grant.replace(/^http:/, "")}
         </button>
       )}

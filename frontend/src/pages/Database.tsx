@@ -1,34 +1,34 @@
-import { useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { call, type DbStats, type DbStatus } from "../api";
-import { Alert, Loading, message, useLoad } from "../ui";
+import { commandQuery } from "../query";
+import { Alert, Loading, message } from "../ui";
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
+const statsQuery = commandQuery<DbStats>("db_stats");
+
 export function Database() {
-  const status = useLoad(() => call<DbStatus>("db_status"));
-  const stats = useLoad(() => call<DbStats>("db_stats"));
-  const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const run = async (what: "db_verify" | "db_backup") => {
-    setBusy(true);
-    setError(null);
-    setResult(null);
-    try {
+  const client = useQueryClient();
+  const status = useQuery(commandQuery<DbStatus>("db_status"));
+  const stats = useQuery(statsQuery);
+  const run = useMutation({
+    mutationFn: async (what: "db_verify" | "db_backup") => {
       const r = await call<{ ok?: boolean; path?: string; bytes?: number }>(what);
-      setResult(what === "db_verify" ? (r.ok ? "Schema, pages and page HMACs check out." : `Problems found: ${JSON.stringify(r)}`) : `Backup written to ${r.path} (${kib(r.bytes ?? 0)}).`);
-      stats.reload();
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+      return what === "db_verify"
+        ? r.ok
+          ? "Schema, pages and page HMACs check out."
+          : `Problems found: ${JSON.stringify(r)}`
+        : `Backup written to ${r.path} (${kib(r.bytes ?? 0)}).`;
+    },
+    onSuccess: () => client.invalidateQueries({ queryKey: statsQuery.queryKey }),
+  });
+  const busy = run.isPending;
+  const loadError = status.error ?? stats.error;
   return (
     <section>
       <h1>Database</h1>
-      {status.loading && !status.data && <Loading what="status" />}
-      <Alert kind="error">{status.error ?? stats.error}</Alert>
+      {status.isPending && <Loading what="status" />}
+      <Alert kind="error">{loadError && message(loadError)}</Alert>
       {status.data && (
         <dl className="facts">
           <dt>Encryption</dt>
@@ -53,15 +53,15 @@ export function Database() {
         </dl>
       )}
       <div className="actions">
-        <button type="button" disabled={busy} onClick={() => run("db_verify")}>
+        <button type="button" disabled={busy} onClick={() => run.mutate("db_verify")}>
           Verify integrity
         </button>
-        <button type="button" disabled={busy} onClick={() => run("db_backup")}>
+        <button type="button" disabled={busy} onClick={() => run.mutate("db_backup")}>
           Back up now
         </button>
       </div>
-      <Alert kind="ok">{result}</Alert>
-      <Alert kind="error">{error}</Alert>
+      <Alert kind="ok">{run.data}</Alert>
+      <Alert kind="error">{run.error && message(run.error)}</Alert>
       {stats.data && (
         <>
           <h2>Statistics</h2>

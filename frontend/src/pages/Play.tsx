@@ -1,6 +1,9 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { connectRealtime, pluginCall, type RtConnection, type RtFrame, type User } from "../api";
 import { MatchView, type Rules, type Snapshot, type Update } from "../game";
+import { pluginQuery } from "../query";
+import { useUser } from "../session";
 import { Alert, Loading, message, when } from "../ui";
 
 const PLUGIN = "tick-manager";
@@ -23,18 +26,19 @@ interface Result {
   ended_at: number;
 }
 
+const rulesQuery = { ...pluginQuery<Rules>("game-logic", "rules"), staleTime: Infinity };
+// The lobby reads the open matches and the recent results again every 3 seconds.
+const matchesQuery = { ...pluginQuery<Listing[]>(PLUGIN, "list_matches"), refetchInterval: 3000 };
+const resultsQuery = { ...pluginQuery<Result[]>(PLUGIN, "results", { limit: 10 }), refetchInterval: 3000 };
+
 /** The arena game: a lobby of matches, and the match you are in. */
-export function Play({ user }: { user: User }) {
+export function Play() {
+  const user = useUser();
   const [joined, setJoined] = useState<{ id: string; spectate: boolean } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [rules, setRules] = useState<Rules | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data: rules, error } = useQuery(rulesQuery);
 
-  useEffect(() => {
-    pluginCall<Rules>("game-logic", "rules").then(setRules, (e) => setError(`The game is not available: ${message(e)}`));
-  }, []);
-
-  if (error) return <Alert kind="error">{error}</Alert>;
+  if (error) return <Alert kind="error">{`The game is not available: ${message(error)}`}</Alert>;
   if (!rules) return <Loading what="the game" />;
   if (joined)
     return (
@@ -62,42 +66,18 @@ export function Play({ user }: { user: User }) {
 }
 
 function Lobby({ notice, onJoin }: { notice: string | null; onJoin: (id: string, spectate: boolean) => void }) {
-  const [matches, setMatches] = useState<Listing[] | null>(null);
-  const [results, setResults] = useState<Result[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    let live = true;
-    const load = () =>
-      Promise.all([pluginCall<Listing[]>(PLUGIN, "list_matches"), pluginCall<Result[]>(PLUGIN, "results", { limit: 10 })]).then(
-        ([m, r]) => {
-          if (!live) return;
-          setMatches(m);
-          setResults(r);
-          setError(null);
-        },
-        (e) => live && setError(message(e)),
-      );
-    load();
-    const timer = setInterval(load, 3000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, []);
-
-  const run = async (what: () => Promise<Listing>) => {
-    setBusy(true);
-    try {
-      const m = await what();
-      onJoin(m.id, false);
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const listed = useQuery(matchesQuery);
+  const recent = useQuery(resultsQuery);
+  const matches = listed.data ?? null;
+  const results = recent.data ?? [];
+  const join = useMutation({
+    mutationFn: (what: () => Promise<Listing>) => what(),
+    onSuccess: (m) => onJoin(m.id, false),
+  });
+  const run = (what: () => Promise<Listing>) => join.mutate(what);
+  const busy = join.isPending;
+  const failure = join.error ?? listed.error ?? recent.error;
+  const error = failure && message(failure);
 
   const create = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -241,6 +221,7 @@ interface Props {
 }
 
 interface Board {
+  name: string;
   rows: { n: number; name: string; score: number; x: number; y: number; me: boolean }[];
   coins: [number, number, number][];
   left: number;
@@ -255,9 +236,11 @@ function Match({ user, rules, room, spectate, onExit }: Props) {
   const [ping, setPing] = useState<number | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [ended, setEnded] = useState<Result | null>(null);
-  const [board, setBoard] = useState<Board>({ rows: [], coins: [], left: 0 });
+  const [board, setBoard] = useState<Board>({ name: "", rows: [], coins: [], left: 0 });
   const exitRef = useRef(onExit);
-  exitRef.current = onExit;
+  useLayoutEffect(() => {
+    exitRef.current = onExit;
+  });
 
   useEffect(() => {
     const v = view.current;
@@ -351,7 +334,7 @@ function Match({ user, rules, room, spectate, onExit }: Props) {
           return { n: p.n, name: p.name, score: p.score, x: Math.round(x), y: Math.round(y), me: p.n === v.me };
         })
         .sort((a, b) => b.score - a.score || a.n - b.n);
-      setBoard({ rows, coins: v.coins, left: v.timeLeft(now) });
+      setBoard({ name: v.name, rows, coins: v.coins, left: v.timeLeft(now) });
     }, 250);
 
     let frame = 0;
@@ -381,7 +364,7 @@ function Match({ user, rules, room, spectate, onExit }: Props) {
   const me = board.rows.find((r) => r.me);
   return (
     <section aria-label="Match">
-      <h1>{view.current.name || "Match"}</h1>
+      <h1>{board.name || "Match"}</h1>
       <p className="hud" role="status">
         <span>{status}</span> · <span>Time left {clock(board.left)}</span> · <span>Ping {ping == null ? "…" : `${ping} ms`}</span>
         {me && <> · <span>Your score {me.score}</span></>}

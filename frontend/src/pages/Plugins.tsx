@@ -1,16 +1,24 @@
 import { useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { call, installPlugin, type Plugin, type Realtime } from "../api";
-import { Alert, Loading, message, useLoad } from "../ui";
+import { commandQuery } from "../query";
+import { useUser } from "../session";
+import { Alert, Loading, message } from "../ui";
 
-export function Plugins({ admin }: { admin: boolean }) {
-  const { data, error, loading, reload } = useLoad(() => call<Plugin[]>("plugins"));
+const pluginsQuery = commandQuery<Plugin[]>("plugins");
+
+export function Plugins() {
+  const admin = useUser().role === "admin";
+  const client = useQueryClient();
+  const { data, error, isPending: loading } = useQuery(pluginsQuery);
+  const reload = () => client.invalidateQueries({ queryKey: pluginsQuery.queryKey });
   const [selected, setSelected] = useState<string | null>(null);
   const plugin = data?.find((p) => p.name === selected) ?? null;
   return (
     <section>
       <h1>Plugins</h1>
       {loading && !data && <Loading what="plugins" />}
-      <Alert kind="error">{error}</Alert>
+      <Alert kind="error">{error && message(error)}</Alert>
       {data && data.length === 0 && <p className="muted">No plugins installed.</p>}
       {data && data.length > 0 && (
         <ul className="cards" aria-label="Installed plugins">
@@ -24,42 +32,39 @@ export function Plugins({ admin }: { admin: boolean }) {
           ))}
         </ul>
       )}
-      {admin && <Install onInstalled={(p) => { reload(); setSelected(p.name); }} />}
+      {admin && (
+        <Install
+          onInstalled={async (p) => {
+            setSelected(p.name);
+            await reload();
+          }}
+        />
+      )}
       {plugin && <Details key={plugin.name} plugin={plugin} admin={admin} onChange={reload} />}
     </section>
   );
 }
 
-function Install({ onInstalled }: { onInstalled: (p: Plugin) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
+function Install({ onInstalled }: { onInstalled: (p: Plugin) => Promise<void> }) {
+  const install = useMutation({
+    mutationFn: async (form: FormData) => {
+      const wasm = form.get("wasm") as File | null;
+      const manifest = form.get("manifest") as File | null;
+      if (!wasm || wasm.size === 0) throw new Error("Choose the plugin's .wasm file.");
+      return installPlugin(wasm, manifest && manifest.size > 0 ? manifest : null, form.get("replace") === "on", form.get("grant") === "on");
+    },
+    onSuccess: onInstalled,
+  });
+  const busy = install.isPending;
+  const p = install.data;
   return (
     <details className="panel">
       <summary>Install a plugin</summary>
       <form
         aria-label="Install a plugin"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
-          const form = new FormData(e.currentTarget);
-          const wasm = form.get("wasm") as File | null;
-          const manifest = form.get("manifest") as File | null;
-          if (!wasm || wasm.size === 0) {
-            setError("Choose the plugin's .wasm file.");
-            return;
-          }
-          setBusy(true);
-          setError(null);
-          setOk(null);
-          try {
-            const p = await installPlugin(wasm, manifest && manifest.size > 0 ? manifest : null, form.get("replace") === "on", form.get("grant") === "on");
-            setOk(`Installed ${p.name} ${p.version}${p.granted.length ? ` with grants: ${p.granted.join(", ")}` : " with no grants"}.`);
-            onInstalled(p);
-          } catch (err) {
-            setError(message(err));
-          } finally {
-            setBusy(false);
-          }
+          install.mutate(new FormData(e.currentTarget));
         }}
       >
         <fieldset disabled={busy}>
@@ -79,24 +84,18 @@ function Install({ onInstalled }: { onInstalled: (p: Plugin) => void }) {
           </label>
           <button type="submit">{busy ? "Installing…" : "Install"}</button>
         </fieldset>
-        <Alert kind="error">{error}</Alert>
-        <Alert kind="ok">{ok}</Alert>
+        <Alert kind="error">{install.error && message(install.error)}</Alert>
+        <Alert kind="ok">
+          {p && `Installed ${p.name} ${p.version}${p.granted.length ? ` with grants: ${p.granted.join(", ")}` : " with no grants"}.`}
+        </Alert>
       </form>
     </details>
   );
 }
 
-function Details({ plugin, admin, onChange }: { plugin: Plugin; admin: boolean; onChange: () => void }) {
-  const [error, setError] = useState<string | null>(null);
-  const act = async (f: () => Promise<unknown>) => {
-    setError(null);
-    try {
-      await f();
-      onChange();
-    } catch (e) {
-      setError(message(e));
-    }
-  };
+function Details({ plugin, admin, onChange }: { plugin: Plugin; admin: boolean; onChange: () => Promise<unknown> }) {
+  const action = useMutation({ mutationFn: (f: () => Promise<unknown>) => f(), onSuccess: onChange });
+  const act = (f: () => Promise<unknown>) => action.mutate(f);
   const callable = admin ? plugin.exports : plugin.public;
   return (
     <article className="panel" aria-label={`Plugin ${plugin.name}`}>
@@ -154,40 +153,37 @@ function Details({ plugin, admin, onChange }: { plugin: Plugin; admin: boolean; 
           </div>
         </>
       )}
-      <Alert kind="error">{error}</Alert>
+      <Alert kind="error">{action.error && message(action.error)}</Alert>
       {callable.length > 0 && <Playground plugin={plugin.name} functions={callable} />}
     </article>
   );
 }
 
+/** Input of the playground that is not JSON. */
+class BadInput extends Error {}
+
 function Playground({ plugin, functions }: { plugin: string; functions: string[] }) {
   const [fn, setFn] = useState(functions[0]);
   const [input, setInput] = useState("{}");
-  const [output, setOutput] = useState<string | null>(null);
-  const [failed, setFailed] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const run = async () => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(input);
-    } catch (e) {
-      setFailed(true);
-      setOutput(`The input is not JSON: ${(e as Error).message}`);
-      return;
-    }
-    setBusy(true);
-    try {
-      const out = await call<unknown>("execute_plugin", { name: plugin, function: fn, input: parsed });
-      setFailed(false);
-      setOutput(JSON.stringify(out, null, 2));
-    } catch (e) {
-      setFailed(true);
-      const err = e as { code?: string };
-      setOutput(`${err.code ?? "ERROR"}: ${message(e)}`);
-    } finally {
-      setBusy(false);
-    }
-  };
+  // The last outcome stays shown while the next call runs.
+  const [output, setOutput] = useState<{ text: string; failed: boolean } | null>(null);
+  const run = useMutation({
+    mutationFn: async () => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(input);
+      } catch (e) {
+        throw new BadInput(`The input is not JSON: ${(e as Error).message}`);
+      }
+      return call<unknown>("execute_plugin", { name: plugin, function: fn, input: parsed });
+    },
+    onSuccess: (out) => setOutput({ text: JSON.stringify(out, null, 2), failed: false }),
+    onError: (e) => {
+      const code = e instanceof BadInput ? null : ((e as { code?: string }).code ?? "ERROR");
+      setOutput({ text: code ? `${code}: ${message(e)}` : message(e), failed: true });
+    },
+  });
+  const busy = run.isPending;
   return (
     <div className="playground">
       <h3>Call playground</h3>
@@ -203,14 +199,14 @@ function Playground({ plugin, functions }: { plugin: string; functions: string[]
         <label htmlFor="f-input">Input (JSON)</label>
         <textarea id="f-input" rows={5} value={input} onChange={(e) => setInput(e.target.value)} spellCheck={false} />
       </div>
-      <button type="button" onClick={run} disabled={busy}>
+      <button type="button" onClick={() => run.mutate()} disabled={busy}>
         {busy ? "Calling…" : "Call"}
       </button>
       {output !== null && (
         <>
-          <h4>{failed ? "Error" : "Output"}</h4>
-          <pre className={failed ? "output failed" : "output"} aria-label="Call output" aria-live="polite">
-            {output}
+          <h4>{output.failed ? "Error" : "Output"}</h4>
+          <pre className={output.failed ? "output failed" : "output"} aria-label="Call output" aria-live="polite">
+            {output.text}
           </pre>
         </>
       )}

@@ -52,4 +52,26 @@ fn signup_verify_login_refresh_logout_from_the_shell() {
     assert_eq!(logout["data"]["logged_out"], true);
     let after = call(&data, "verify_session", &format!(r#"{{"session_token":"{session}"}}"#));
     assert_eq!(after["error"]["code"], "UNAUTHENTICATED");
+
+    // The plugin that signs people in is not disabled, removed or stripped of a grant it needs
+    // by mistake: the CLI refuses without --force.
+    for args in [
+        &["plugin", "disable", "auth"][..],
+        &["plugin", "remove", "auth"][..],
+        &["plugin", "revoke", "auth", "db:sessions"][..],
+    ] {
+        let refused = a2e(&data, args, &[], "");
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&refused).contains("signs people in") && stderr(&refused).contains("--force"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    let still = call(&data, "login", r#"{"email":"ada@example.com","password":"correct horse battery"}"#);
+    assert_eq!(still["success"], true, "nothing changed: {still}");
+    let forced = a2e(&data, &["plugin", "disable", "auth", "--force"], &[], "");
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("nobody can sign in"), "{}", stderr(&forced));
+    assert!(a2e(&data, &["plugin", "enable", "auth"], &[], "").status.success());
 }

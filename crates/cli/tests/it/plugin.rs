@@ -125,3 +125,45 @@ fn the_realtime_template_builds_installs_and_opens_a_ticking_room() {
     let bad = a2e(&data, &["plugin", "call", "tally", "open_room", r#"{"room":"no spaces"}"#], &[], "");
     assert_eq!(json(&bad)["error"]["code"], "INVALID_INPUT");
 }
+
+/// `a2e plugin new --lang assemblyscript` writes a project from the binary alone; `a2e plugin
+/// build` builds it with npm (packages from npm's cache, filled when `cargo xtask test` built
+/// plugins/template-as), and the result installs and answers like the Rust template.
+#[test]
+fn an_assemblyscript_plugin_is_created_built_installed_and_called() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let parent = work.path().to_str().unwrap();
+    let refused = a2e(
+        &data,
+        &["plugin", "new", "hello-as", "--lang", "assemblyscript", "--template", "realtime", "--dir", parent],
+        &[],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let created = a2e(&data, &["plugin", "new", "hello-as", "--lang", "assemblyscript", "--dir", parent], &[], "");
+    assert!(created.status.success(), "{}", stderr(&created));
+    let project = work.path().join("hello-as");
+    let package = std::fs::read_to_string(project.join("package.json")).unwrap();
+    assert!(package.contains("\"name\": \"hello-as\""), "{package}");
+
+    let built = a2e(&data, &["plugin", "build", project.to_str().unwrap(), "--json"], &[], "");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let report = json(&built);
+    assert_eq!(report["name"], "hello-as");
+    assert_eq!(report["exports"], serde_json::json!(["greet", "repeat", "validate", "get_info"]));
+    let dist = project.join("dist");
+    let installed = a2e(&data, &["plugin", "install", dist.to_str().unwrap(), "--yes"], &[], "");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let call = a2e(&data, &["plugin", "call", "hello-as", "greet", r#"{"name":"Ada"}"#], &[], "");
+    assert!(call.status.success(), "{}", stderr(&call));
+    assert_eq!(json(&call)["data"]["message"], "Hello, Ada!");
+    let info = a2e(&data, &["plugin", "call", "hello-as", "get_info", "null"], &[], "");
+    assert_eq!(json(&info)["data"]["name"], "hello-as");
+
+    // A type error in the plugin fails the build with the compiler's message, and installs nothing new.
+    std::fs::write(project.join("assembly/index.ts"), "export function greet(): i32 { return \"no\"; }\n").unwrap();
+    let broken = a2e(&data, &["plugin", "build", project.to_str().unwrap()], &[], "");
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(stderr(&broken).contains("npm run --silent build"), "{}", stderr(&broken));
+}

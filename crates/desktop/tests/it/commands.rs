@@ -64,13 +64,22 @@ fn every_command_succeeds_and_fails_as_the_http_api_does() {
     let bundled = a2e_server::bundled::sources().unwrap().len();
     assert_eq!(t.ok("plugins", json!({})).as_array().unwrap().len(), bundled, "the bundled plugins");
     let wasm = template_wasm();
-    t.fails("plugin_install", json!({ "file_name": "t.wasm" }), "INVALID_INPUT");
-    t.fails("plugin_install", json!({ "wasm": [1, 2, 3], "file_name": "t.wasm" }), "INVALID_INPUT");
-    t.fails("plugin_install", json!({ "wasm": [1, 2, 300] }), "INVALID_INPUT");
-    let installed = t.ok(
-        "plugin_install",
-        json!({ "wasm": wasm, "file_name": "template.wasm", "manifest": manifest(&wasm), "grant": true }),
-    );
+    // Uploads are the module's raw bytes with their options in headers, never JSON arrays.
+    t.fails("plugin_install", json!({ "wasm": [0, 97, 115, 109], "file_name": "t.wasm" }), "INVALID_INPUT");
+    let code = |e: Value| e["code"].as_str().unwrap_or_default().to_owned();
+    let refused = t.invoke_raw("plugin_install", vec![1, 2, 3], &[("a2e-file-name", "t.wasm")]).unwrap_err();
+    assert_eq!(code(refused), "INVALID_INPUT");
+    let refused = t.invoke_raw("plugins", vec![1, 2, 3], &[]).unwrap_err();
+    assert_eq!(code(refused), "INVALID_INPUT");
+    let encoded =
+        percent_encoding::utf8_percent_encode(&manifest(&wasm), percent_encoding::NON_ALPHANUMERIC).to_string();
+    let installed = t
+        .invoke_raw(
+            "plugin_install",
+            wasm.clone(),
+            &[("a2e-file-name", "template.wasm"), ("a2e-manifest", &encoded), ("a2e-grant", "true")],
+        )
+        .unwrap_or_else(|e| panic!("plugin_install failed: {e}"));
     assert_eq!(installed["granted"], json!(["log", "time"]));
     assert_eq!(
         t.ok("execute_plugin", json!({ "name": "template", "function": "greet", "input": { "name": "Ada" } }))
@@ -174,7 +183,7 @@ fn audit_events_reach_the_window_while_an_admin_is_signed_in() {
 }
 
 /// The command lists agree: the registered handlers, the permissions generated from
-/// commands.txt, the capability of the main window, and the UI's `ROUTES` table.
+/// commands.txt, the capability of the main window, and the UI's route table.
 #[test]
 fn command_tables_agree() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -199,22 +208,13 @@ fn command_tables_agree() {
     let mut sorted = listed.clone();
     sorted.sort();
     assert_eq!(allowed, sorted, "the window may use exactly the app's commands");
-    let api = std::fs::read_to_string(root.join("../../frontend/src/api.ts")).unwrap();
-    let routes = &api[api.find("export const ROUTES").unwrap()..];
-    let routes = &routes[..routes.find("\n};").unwrap()];
-    let mut ui: Vec<String> = routes
-        .lines()
-        .filter_map(|l| {
-            let l = l.strip_prefix("  ")?;
-            let (name, rest) = l.split_once(':')?;
-            (rest.trim_start().starts_with('{') && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                .then(|| name.to_owned())
-        })
-        .collect();
-    ui.push("plugin_install".into()); // a multipart upload over HTTP, see installPlugin()
+    // The desktop app routes by the UI's own table (frontend/src/routes.json): every entry parses
+    // and has its command.
+    let mut ui: Vec<String> = a2e_desktop::routes().keys().cloned().collect();
+    ui.push("plugin_install".into()); // the module's raw bytes (a multipart upload over HTTP), see installPlugin()
     ui.push("rt_send".into()); // a frame of the realtime WebSocket (/api/rt) over HTTP
     ui.sort();
-    assert_eq!(ui, sorted, "api.ts and the desktop commands differ");
+    assert_eq!(ui, sorted, "routes.json and the desktop commands differ");
 }
 
 /// Collects the window's `rt-frame` events; the answer waits (up to 20 s) for the next frame

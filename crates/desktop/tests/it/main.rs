@@ -38,6 +38,27 @@ pub fn app() -> TestApp {
 impl TestApp {
     /// Invokes `command` with `args` as the UI's `api.ts` would; the error is the `{code, message}` value.
     pub fn invoke(&self, command: &str, args: Value) -> Result<Value, Value> {
+        self.request(command, tauri::ipc::InvokeBody::Json(args), Default::default())
+    }
+
+    /// Invokes `command` with a raw body and headers, as the UI's `invoke(cmd, bytes, { headers })`.
+    pub fn invoke_raw(&self, command: &str, bytes: Vec<u8>, headers: &[(&str, &str)]) -> Result<Value, Value> {
+        let mut map = tauri::http::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                tauri::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                tauri::http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        self.request(command, tauri::ipc::InvokeBody::Raw(bytes), map)
+    }
+
+    fn request(
+        &self,
+        command: &str,
+        body: tauri::ipc::InvokeBody,
+        headers: tauri::http::HeaderMap,
+    ) -> Result<Value, Value> {
         get_ipc_response(
             &self.window,
             InvokeRequest {
@@ -45,8 +66,8 @@ impl TestApp {
                 callback: tauri::ipc::CallbackFn(0),
                 error: tauri::ipc::CallbackFn(1),
                 url: "tauri://localhost".parse().unwrap(),
-                body: tauri::ipc::InvokeBody::Json(args),
-                headers: Default::default(),
+                body,
+                headers,
                 invoke_key: INVOKE_KEY.to_string(),
             },
         )

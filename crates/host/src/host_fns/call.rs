@@ -51,6 +51,9 @@ fn plugin_call(ctx: &CallCtx, req: abi::PluginCall) -> Result<abi::PluginOutput,
         Err(err @ (HostError::Disabled(_) | HostError::Busy(_))) => {
             Err(FnError::new(codes::UNAVAILABLE, err.to_string()))
         }
+        Err(err @ HostError::CallFailed { failure: crate::CallFailure::Timeout { .. }, .. }) => {
+            Err(FnError::new(codes::TIMEOUT, err.to_string()))
+        }
         Err(err @ HostError::CallFailed { .. }) => Err(FnError::new(codes::CALL_FAILED, err.to_string())),
         Err(other) => Err(FnError::internal("plugin_call", other)),
     }

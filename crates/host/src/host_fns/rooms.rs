@@ -10,7 +10,7 @@ use crate::rt::RtError;
 impl From<RtError> for FnError {
     fn from(err: RtError) -> Self {
         let code = match err.code {
-            "ROOM_FULL" | "REFUSED" | "NOT_JOINED" => abi::codes::CONFLICT,
+            abi::codes::ROOM_FULL | abi::codes::REFUSED | abi::codes::NOT_JOINED => abi::codes::CONFLICT,
             other => other,
         };
         FnError::new(code, err.message)

@@ -390,5 +390,5 @@ fn no_room(plugin: &str, room: &str) -> RtError {
 }
 
 fn not_joined(plugin: &str, room: &str) -> RtError {
-    RtError::new("NOT_JOINED", format!("join room `{room}` of `{plugin}` first"))
+    RtError::new(a2e_abi::codes::NOT_JOINED, format!("join room `{room}` of `{plugin}` first"))
 }

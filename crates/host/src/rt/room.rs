@@ -153,7 +153,7 @@ impl Room {
         let members = self.members.lock().unwrap_or_else(PoisonError::into_inner).len();
         if members >= self.settings.max_clients as usize {
             return Err(RtError::new(
-                "ROOM_FULL",
+                a2e_abi::codes::ROOM_FULL,
                 format!("room `{}` is full ({} clients)", self.key.1, self.settings.max_clients),
             ));
         }
@@ -410,7 +410,7 @@ impl Runner {
                 Ok(answer) if !answer.accept => {
                     let reason = answer.reason.clone().unwrap_or_else(|| "the room refused the join".into());
                     self.apply(answer.effects);
-                    return Err(RtError::new("REFUSED", reason));
+                    return Err(RtError::new(a2e_abi::codes::REFUSED, reason));
                 }
                 Ok(answer) => effects = answer.effects,
                 Err(failure) => {

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use a2e_host::HostError;
+use a2e_host::{CallFailure, HostError};
 use serde_json::json;
 
 use crate::{install_fixture, test_host, TestHost};
@@ -11,11 +11,11 @@ fn limited() -> serde_json::Value {
     json!({ "limits": { "memory_pages": 256, "timeout_ms": 1000, "max_instances": 8 } })
 }
 
-fn fail(t: &TestHost, function: &str, input: &str) -> String {
+fn fail(t: &TestHost, function: &str, input: &str) -> CallFailure {
     match t.host.call("fx", function, input.as_bytes(), &Default::default()) {
-        Err(HostError::CallFailed { plugin, function: f, message }) => {
+        Err(HostError::CallFailed { plugin, function: f, failure }) => {
             assert_eq!((plugin.as_str(), f.as_str()), ("fx", function));
-            message
+            failure
         }
         other => panic!("{function}: expected a failed call, got {other:?}"),
     }
@@ -30,19 +30,24 @@ fn each_fault_is_a_clear_error_and_the_plugin_keeps_serving() {
     let t = test_host();
     install_fixture(&t, "fx", &[], limited());
     install_fixture(&t, "other", &[], limited());
+    // The trap's own description is kept, not cut at "error while executing at wasm backtrace".
     let trap = fail(&t, "trap", "");
-    assert!(trap.contains("trap") || trap.contains("unreachable"), "{trap}");
+    assert!(matches!(&trap, CallFailure::Trap { trap, .. } if trap.contains("unreachable")), "{trap:?}");
+    assert_eq!(trap.code(), a2e_abi::ErrorCode::PluginTrapped);
     echo_works(&t);
     let panic = fail(&t, "panic", "");
-    assert!(!panic.is_empty(), "{panic}");
+    assert!(matches!(panic, CallFailure::Trap { .. } | CallFailure::Reported(_)), "{panic:?}");
+    assert!(!panic.to_string().ends_with("backtrace:"), "{panic}");
     echo_works(&t);
-    assert_eq!(fail(&t, "spin", ""), "timed out after 1000 ms");
+    let spin = fail(&t, "spin", "");
+    assert_eq!(spin, CallFailure::Timeout { limit_ms: 1000 });
+    assert_eq!(spin.to_string(), "timed out after 1000 ms");
+    assert_eq!(spin.code().http_status(), 504);
     echo_works(&t);
-    let oom = fail(&t, "alloc", "64");
-    assert!(oom.contains("memory"), "{oom}");
+    assert_eq!(fail(&t, "alloc", "64"), CallFailure::OutOfMemory { limit_pages: 256 });
     echo_works(&t);
     let big = fail(&t, "big_output", &(100 << 20).to_string());
-    assert!(big.contains("memory") || big.contains("exceeds"), "{big}");
+    assert!(matches!(big, CallFailure::OutOfMemory { .. } | CallFailure::OutputTooLarge { .. }), "{big:?}");
     echo_works(&t);
     // Another plugin is unaffected throughout.
     assert_eq!(t.host.call("other", "echo", b"x", &Default::default()).unwrap(), b"x");
@@ -53,7 +58,9 @@ fn output_over_the_host_cap_is_refused() {
     let t = crate::test_host_with(|config| config.caps.max_output_bytes = 1000);
     install_fixture(&t, "fx", &[], json!({}));
     assert_eq!(t.host.call("fx", "big_output", b"1000", &Default::default()).unwrap().len(), 1000);
-    assert!(fail(&t, "big_output", "1001").contains("exceeds the 1000-byte limit"));
+    let big = fail(&t, "big_output", "1001");
+    assert_eq!(big, CallFailure::OutputTooLarge { bytes: 1001, limit: 1000 });
+    assert!(big.to_string().contains("exceeds the 1000-byte limit"));
     echo_works(&t);
 }
 
@@ -61,7 +68,7 @@ fn output_over_the_host_cap_is_refused() {
 fn fuel_limit_stops_a_runaway_call() {
     let t = test_host();
     install_fixture(&t, "fx", &[], json!({ "limits": { "fuel": 5_000_000, "timeout_ms": 30_000 } }));
-    assert_eq!(fail(&t, "spin", ""), "ran out of fuel");
+    assert_eq!(fail(&t, "spin", ""), CallFailure::OutOfFuel { limit: 5_000_000 });
     echo_works(&t);
 }
 
@@ -84,7 +91,7 @@ fn a_timeout_does_not_fail_concurrent_calls_to_the_same_plugin() {
         })
         .collect();
     for _ in 0..3 {
-        assert_eq!(fail(&t, "spin", ""), "timed out after 1000 ms");
+        assert_eq!(fail(&t, "spin", ""), CallFailure::Timeout { limit_ms: 1000 });
     }
     stop.store(true, Ordering::SeqCst);
     for w in workers {

@@ -25,35 +25,53 @@ fn template_functions() {
     );
     let info = t.host.install(&dir, &InstallOptions { grant_requested: true, replace: false }).unwrap();
     assert_eq!(info.granted, ["log", "time"]);
-    let greet = call_json(&t, "template", "greet", json!({ "name": "Ada" }));
+    template_conformance(&t, "template");
+}
+
+/// The AssemblyScript template (plugins/template-as, built by `cargo xtask test` into the target
+/// dir) passes the same checks as the Rust one.
+#[test]
+fn the_assemblyscript_template_behaves_as_the_rust_one() {
+    let t = test_host();
+    let dir = crate::wasm_dir().join("template-as");
+    assert!(
+        dir.join("plugin.json").is_file(),
+        "plugins/template-as is not built in {}: run `cargo xtask test`",
+        dir.display()
+    );
+    let info = t.host.install(&dir, &InstallOptions { grant_requested: true, replace: false }).unwrap();
+    assert_eq!((info.name.as_str(), info.granted.clone()), ("template-as", vec!["log".to_owned(), "time".to_owned()]));
+    assert_eq!(info.exports, ["greet", "repeat", "validate", "get_info"]);
+    template_conformance(&t, "template-as");
+}
+
+/// What every language's template does: the four functions, their input checks and custom
+/// error codes, and a denied host call reported as an error value.
+fn template_conformance(t: &crate::TestHost, name: &str) {
+    let greet = call_json(t, name, "greet", json!({ "name": "Ada" }));
     assert_eq!(
         greet,
         json!({ "success": true, "data": { "message": "Hello, Ada!", "at_unix_ms": crate::T0 }, "error": null })
     );
-    assert_eq!(call_json(&t, "template", "greet", json!({ "name": " " }))["error"]["code"], "EMPTY_NAME");
-    assert_eq!(call_json(&t, "template", "greet", json!({ "nom": "x" }))["error"]["code"], "INVALID_INPUT");
-    assert_eq!(
-        call_json(&t, "template", "repeat", json!({ "text": "ab" }))["data"],
-        json!({ "text": "abab", "count": 2 })
-    );
-    assert_eq!(call_json(&t, "template", "repeat", json!({ "text": "ab", "count": 3 }))["data"]["text"], "ababab");
-    assert_eq!(
-        call_json(&t, "template", "repeat", json!({ "text": "ab", "count": 101 }))["error"]["code"],
-        "COUNT_TOO_LARGE"
-    );
-    assert_eq!(
-        call_json(&t, "template", "validate", json!({ "email": "x", "age": 3 }))["error"]["code"],
-        "INVALID_EMAIL"
-    );
-    assert_eq!(
-        call_json(&t, "template", "validate", json!({ "email": "a@b", "age": 200 }))["error"]["code"],
-        "INVALID_AGE"
-    );
-    assert_eq!(call_json(&t, "template", "validate", json!({ "email": "a@b", "age": 20 }))["data"]["valid"], true);
-    assert_eq!(call_json(&t, "template", "get_info", json!(null))["data"]["name"], "template");
+    assert_eq!(call_json(t, name, "greet", json!({ "name": " " }))["error"]["code"], "EMPTY_NAME");
+    assert_eq!(call_json(t, name, "greet", json!({ "nom": "x" }))["error"]["code"], "INVALID_INPUT");
+    assert_eq!(call_json(t, name, "greet", json!({ "name": 5 }))["error"]["code"], "INVALID_INPUT");
+    assert_eq!(call_json(t, name, "greet", json!({ "name": "Éléonore 😀" }))["data"]["message"], "Hello, Éléonore 😀!");
+    assert_eq!(call_json(t, name, "repeat", json!({ "text": "ab" }))["data"], json!({ "text": "abab", "count": 2 }));
+    assert_eq!(call_json(t, name, "repeat", json!({ "text": "ab", "count": 3 }))["data"]["text"], "ababab");
+    assert_eq!(call_json(t, name, "repeat", json!({ "text": "ab", "count": 101 }))["error"]["code"], "COUNT_TOO_LARGE");
+    assert_eq!(call_json(t, name, "repeat", json!({ "text": "ab", "count": -1 }))["error"]["code"], "INVALID_INPUT");
+    assert_eq!(call_json(t, name, "validate", json!({ "email": "x", "age": 3 }))["error"]["code"], "INVALID_EMAIL");
+    assert_eq!(call_json(t, name, "validate", json!({ "email": "a@b", "age": 200 }))["error"]["code"], "INVALID_AGE");
+    assert_eq!(call_json(t, name, "validate", json!({ "email": "a@b", "age": 20 }))["data"]["valid"], true);
+    assert_eq!(call_json(t, name, "get_info", json!(null))["data"]["name"], name);
+    let bad = t.host.call(name, "greet", b"{not json", &Default::default()).unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&bad).unwrap()["error"]["code"], "INVALID_INPUT");
     // Without the time grant, greet reports the denial as an error value.
-    t.host.revoke("template", a2e_abi::Grant::Time).unwrap();
-    assert_eq!(call_json(&t, "template", "greet", json!({ "name": "Ada" }))["error"]["code"], "PERMISSION_DENIED");
+    t.host.revoke(name, a2e_abi::Grant::Time).unwrap();
+    assert_eq!(call_json(t, name, "greet", json!({ "name": "Ada" }))["error"]["code"], "PERMISSION_DENIED");
+    // And the instance keeps serving after the denial.
+    assert_eq!(call_json(t, name, "validate", json!({ "email": "a@b", "age": 20 }))["data"]["valid"], true);
 }
 
 #[test]
@@ -210,4 +228,101 @@ fn hot_replace_under_load_drops_no_call() {
     assert_eq!(last, b"1");
     assert!(total > 0);
     assert_eq!(wasm("fixture"), std::fs::read(t.host.plugins_dir().join("fx/fixture.wasm")).unwrap());
+}
+
+#[test]
+fn enable_and_disable_racing_a_replace_never_bring_back_the_old_version() {
+    let t = Arc::new(test_host());
+    install_fixture(&t, "fx", &[], json!({ "config": { "version": "1" } }));
+    let dirs: Vec<_> = (2..10)
+        .map(|version| {
+            plugin_dir(
+                t.dir.path(),
+                &format!("fx-v{version}"),
+                "fixture",
+                json!({ "name": "fx", "exports": FIXTURE_EXPORTS, "config": { "version": version.to_string() } }),
+            )
+        })
+        .collect();
+    let toggler = {
+        let t = t.clone();
+        thread::spawn(move || {
+            for i in 0..200 {
+                t.host.set_enabled("fx", i % 2 == 1).unwrap();
+            }
+        })
+    };
+    for dir in &dirs {
+        t.host.install(dir, &InstallOptions { replace: true, grant_requested: false }).unwrap();
+    }
+    toggler.join().unwrap();
+    // The toggler ended with "enabled"; the last replace (version 9) must be what runs.
+    assert!(t.host.info("fx").unwrap().enabled);
+    assert_eq!(t.host.call("fx", "version", b"", &Default::default()).unwrap(), b"9");
+    let on_disk = t.host.plugins_dir().join("fx").join("plugin.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(on_disk).unwrap()).unwrap();
+    assert_eq!(manifest["config"]["version"], "9");
+}
+
+/// A second host on the same data dir, standing for the CLI run while a server runs.
+fn another_process(t: &crate::TestHost) -> a2e_host::Host {
+    let key = a2e_db::KeySource::KeyFile(t.dir.path().join("db.key"));
+    let db = a2e_db::Db::open(t.dir.path(), &key).unwrap();
+    let mut config = a2e_host::HostConfig::new(t.dir.path());
+    config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
+    a2e_host::Host::open(db, config).unwrap()
+}
+
+#[test]
+fn plugin_changes_made_by_another_process_reach_a_running_host() {
+    let t = test_host();
+    install_fixture(&t, "fx", &[], json!({ "config": { "version": "1" } }));
+    let cli = another_process(&t);
+    assert_eq!(t.host.sync_installed().unwrap(), Vec::<String>::new(), "nothing changed yet");
+
+    let fy = plugin_dir(t.dir.path(), "fy", "fixture", json!({ "exports": FIXTURE_EXPORTS }));
+    cli.install(&fy, &InstallOptions::default()).unwrap();
+    assert!(matches!(t.host.call("fy", "echo", b"", &Default::default()), Err(HostError::UnknownPlugin(_))));
+    assert_eq!(t.host.sync_installed().unwrap(), vec!["fy".to_owned()]);
+    assert_eq!(t.host.call("fy", "echo", b"hi", &Default::default()).unwrap(), b"hi");
+
+    let v2 = plugin_dir(
+        t.dir.path(),
+        "fx-v2",
+        "fixture",
+        json!({ "name": "fx", "exports": FIXTURE_EXPORTS, "config": { "version": "2" } }),
+    );
+    cli.install(&v2, &InstallOptions { replace: true, grant_requested: false }).unwrap();
+    cli.set_enabled("fy", false).unwrap();
+    let mut changed = t.host.sync_installed().unwrap();
+    changed.sort();
+    assert_eq!(changed, vec!["fx".to_owned(), "fy".to_owned()]);
+    assert_eq!(t.host.call("fx", "version", b"", &Default::default()).unwrap(), b"2");
+    assert!(matches!(t.host.call("fy", "echo", b"", &Default::default()), Err(HostError::Disabled(_))));
+
+    cli.set_enabled("fy", true).unwrap();
+    assert_eq!(t.host.sync_installed().unwrap(), vec!["fy".to_owned()]);
+    assert!(t.host.call("fy", "echo", b"", &Default::default()).is_ok());
+
+    cli.remove("fy", false).unwrap();
+    assert_eq!(t.host.sync_installed().unwrap(), vec!["fy".to_owned()]);
+    assert!(matches!(t.host.call("fy", "echo", b"", &Default::default()), Err(HostError::UnknownPlugin(_))));
+    assert_eq!(t.host.sync_installed().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_plugin_being_written_by_another_process_is_left_alone() {
+    let t = test_host();
+    install_fixture(&t, "fx", &[], json!({}));
+    // Mid-replace, another process has moved the old version aside and not yet put the new one in.
+    let aside = t.host.plugins_dir().join(".old-fx-0123456789abcdef");
+    std::fs::rename(t.host.plugins_dir().join("fx"), &aside).unwrap();
+    assert_eq!(t.host.sync_installed().unwrap(), Vec::<String>::new());
+    assert!(t.host.call("fx", "echo", b"", &Default::default()).is_ok());
+    // A half-written plugin dir (no module yet) is not loaded and not an error.
+    std::fs::rename(&aside, t.host.plugins_dir().join("fx")).unwrap();
+    let half = t.host.plugins_dir().join("fz");
+    std::fs::create_dir(&half).unwrap();
+    std::fs::write(half.join("plugin.json"), b"{").unwrap();
+    assert_eq!(t.host.sync_installed().unwrap(), Vec::<String>::new());
 }

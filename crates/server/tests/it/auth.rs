@@ -368,7 +368,7 @@ async fn bad_signup_input_gets_clear_errors_and_stores_nothing() {
         .raw("text/plain", "hello")
         .send(&s.app)
         .await
-        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
     assert_eq!(s.state.host().db().count_users().unwrap(), 0);
 }
 

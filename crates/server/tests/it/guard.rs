@@ -259,3 +259,25 @@ async fn openapi_document_matches_the_routes() {
     assert_eq!(seen, expected);
     assert_eq!(doc, serde_json::to_value(a2e_server::openapi()).unwrap());
 }
+
+#[tokio::test]
+async fn json_bodies_must_be_objects_of_the_json_media_type() {
+    let s = server();
+    let session = s.user("ann").await["session_token"].as_str().unwrap().to_owned();
+    // serde would read the struct from an array of its fields; the API refuses anything but an object.
+    let refused = req(Method::PATCH, "/api/auth/profile")
+        .cookie(&session)
+        .json(json!(["ann", null, "a bio"]))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    assert!(refused.body["message"].as_str().unwrap().contains("JSON object"), "{}", refused.text);
+    req(Method::PATCH, "/api/auth/profile")
+        .cookie(&session)
+        .raw("text/plain", "{\"bio\":\"x\"}")
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+    let profile = req(Method::GET, "/api/auth/profile").cookie(&session).send(&s.app).await.expect(StatusCode::OK);
+    assert_ne!(profile.body["bio"], "a bio", "nothing was changed");
+}

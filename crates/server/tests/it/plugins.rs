@@ -351,8 +351,10 @@ async fn calls_to_missing_disabled_or_removed_plugins_fail_clearly() {
 #[tokio::test]
 async fn the_auth_api_says_so_when_the_auth_plugin_is_missing() {
     let s = server();
-    let admin = s.admin().await;
-    req(Method::DELETE, "/api/plugins/auth").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    s.admin().await;
+    // Only a shell can remove it (the API refuses: see the next test); `a2e plugin remove auth
+    // --force` does what this does.
+    s.state.host().remove("auth", false).unwrap();
     req(Method::POST, "/api/auth/login")
         .json(json!({ "email": "admin@example.com", "password": crate::PASSWORD }))
         .send(&s.app)
@@ -361,4 +363,68 @@ async fn the_auth_api_says_so_when_the_auth_plugin_is_missing() {
     // Installing the bundled plugins again brings it back.
     a2e_server::bundled::install(s.state.host()).unwrap();
     s.login("admin@example.com", crate::PASSWORD).await.expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_failed_call_answers_its_typed_code_and_keeps_the_cause() {
+    let s = server();
+    let admin = s.admin().await;
+    let wasm = std::fs::read(wasm_dir().join("fixture.wasm")).unwrap();
+    let manifest = json!({
+        "name": "fx",
+        "version": "1.0.0",
+        "abi_version": 1,
+        "wasm": { "file": "fixture.wasm", "sha256": a2e_host::manifest::sha256_hex(&wasm) },
+        "exports": ["echo", "trap", "spin"],
+        "limits": { "timeout_ms": 300 },
+    })
+    .to_string();
+    upload(
+        &s,
+        &admin,
+        &[("wasm", Some("fixture.wasm"), &wasm), ("manifest", Some("plugin.json"), manifest.as_bytes())],
+    )
+    .await
+    .expect(StatusCode::OK);
+    let call = |function: &'static str| req(Method::POST, &format!("/api/plugins/fx/call/{function}")).cookie(&admin);
+    let trap = call("trap").json(json!({})).send(&s.app).await.expect_error(StatusCode::BAD_GATEWAY, "PLUGIN_TRAPPED");
+    let message = trap.body["message"].as_str().unwrap();
+    assert!(message.contains("unreachable"), "the trap's cause is kept: {message}");
+    call("spin").json(json!({})).send(&s.app).await.expect_error(StatusCode::GATEWAY_TIMEOUT, "PLUGIN_TIMEOUT");
+    // The plugin still answers after both.
+    call("echo").json(json!("hi")).send(&s.app).await.expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_sign_in_plugin_cannot_be_disabled_removed_or_stripped_through_the_api() {
+    let s = server();
+    let admin = s.admin().await;
+    let refused = req(Method::POST, "/api/plugins/auth/disable")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::CONFLICT, "SIGN_IN_PROVIDER");
+    assert!(refused.body["message"].as_str().unwrap().contains("lock every account out"), "{}", refused.text);
+    req(Method::DELETE, "/api/plugins/auth")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::CONFLICT, "SIGN_IN_PROVIDER");
+    req(Method::DELETE, "/api/plugins/auth/grants/db:sessions")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::CONFLICT, "SIGN_IN_PROVIDER");
+    // A grant the manifest does not ask for may go; and sign-in still works after all of the above.
+    req(Method::POST, "/api/plugins/auth/grants")
+        .cookie(&admin)
+        .json(json!({ "grant": "kv" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    req(Method::DELETE, "/api/plugins/auth/grants/kv").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    let plugins = req(Method::GET, "/api/plugins").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    let auth = plugins.body.as_array().unwrap().iter().find(|p| p["name"] == "auth").unwrap().clone();
+    assert_eq!(auth["enabled"], true);
+    req(Method::GET, "/api/auth/session").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
 }
