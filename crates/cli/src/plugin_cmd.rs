@@ -405,20 +405,25 @@ fn build_assemblyscript(cli: &Cli, dir: &Path, out: &Path) -> anyhow::Result<Exi
     let manifest = PluginManifest::parse(&text)?;
     let wasm = std::fs::read(out.join(&manifest.wasm.file)).context("reading the built module")?;
     manifest.validate(&wasm, &a2e_host::Caps::default())?;
+    report_built(cli, &out, &manifest, wasm.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what `a2e plugin build` wrote to `out`, for people or as JSON.
+fn report_built(cli: &Cli, out: &Path, manifest: &PluginManifest, bytes: usize) {
     print(
         cli,
-        json!({ "dir": out, "name": manifest.name, "bytes": wasm.len(), "sha256": manifest.wasm.sha256, "exports": manifest.exports }),
+        json!({ "dir": out, "name": manifest.name, "bytes": bytes, "sha256": manifest.wasm.sha256, "exports": manifest.exports }),
         &format!(
             "built {}: {} ({} KiB, sha256 {})\nexports: {}\ninstall it with `a2e plugin install {}`",
             manifest.name,
             out.join(&manifest.wasm.file).display(),
-            wasm.len().div_ceil(1024),
+            bytes.div_ceil(1024),
             manifest.wasm.sha256,
             manifest.exports.join(", "),
             out.display()
         ),
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A starting point for `a2e plugin new`.
@@ -570,17 +575,6 @@ fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> 
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join(&file), &wasm)?;
     std::fs::write(out.join("plugin.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
-    print(
-        cli,
-        json!({ "dir": out, "name": name, "bytes": wasm.len(), "sha256": manifest.wasm.sha256, "exports": manifest.exports }),
-        &format!(
-            "built {name}: {} ({} KiB, sha256 {})\nexports: {}\ninstall it with `a2e plugin install {}`",
-            out.join(&file).display(),
-            wasm.len().div_ceil(1024),
-            manifest.wasm.sha256,
-            manifest.exports.join(", "),
-            out.display()
-        ),
-    );
+    report_built(cli, &out, &manifest, wasm.len());
     Ok(ExitCode::SUCCESS)
 }

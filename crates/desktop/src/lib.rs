@@ -313,12 +313,16 @@ const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 
 /// Percent-encodes one path segment or query value as the UI's `encodeURIComponent` does.
 fn enc(value: &Value) -> String {
-    let text = match value {
+    percent_encoding::utf8_percent_encode(&arg_text(value), COMPONENT).to_string()
+}
+
+/// An argument as the UI's `String(value)` writes it (null as nothing).
+fn arg_text(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
-    };
-    percent_encoding::utf8_percent_encode(&text, COMPONENT).to_string()
+    }
 }
 
 /// What `URLSearchParams` leaves as it is in a query value: letters, digits and `*-._`.
@@ -327,12 +331,8 @@ const FORM: &percent_encoding::AsciiSet =
 
 /// Encodes one query value as the UI's `URLSearchParams` does (a space is `+`).
 fn form_enc(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
-    text.split(' ')
+    arg_text(value)
+        .split(' ')
         .map(|part| percent_encoding::utf8_percent_encode(part, FORM).to_string())
         .collect::<Vec<_>>()
         .join("+")
