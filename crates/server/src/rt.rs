@@ -461,9 +461,12 @@ impl Connection {
                 }
             }
         };
+        // Counted before the client leaves its rooms, so whoever sees it gone sees why.
+        if let Some(Close(code, _)) = &close {
+            conn.state.metrics().rt_closed(*code);
+        }
         conn.state.host().realtime().disconnect(&client);
         if let Some(Close(code, reason)) = close {
-            conn.state.metrics().rt_closed(code);
             // A close reason has room for 123 bytes.
             let mut reason = reason;
             while reason.len() > 123 {
