@@ -74,6 +74,20 @@ macro_rules! host_functions {
             out
         }
 
+        /// Reads `value` as the table's type `name` and writes it back: `None` when the table
+        /// names no such type, `Some(Err)` when the value is not one. Checks the examples in
+        /// docs/plugin-abi.md against the real types.
+        #[cfg(feature = "schema")]
+        pub fn round_trip(name: &str, value: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+            $(
+                if name == stringify!($req) {
+                    return Some(round_trip_as::<crate::$req>(value));
+                }
+                host_functions!(@trip name value $resp);
+            )+
+            None
+        }
+
         // Every type the table names exists, with or without the `schema` feature.
         #[allow(dead_code)]
         fn types_exist() {
@@ -89,6 +103,12 @@ macro_rules! host_functions {
     (@schema $out:ident $g:ident $t:ident) => { $out.insert(stringify!($t), $g.subschema_for::<crate::$t>()); };
     (@root $out:ident [$t:ident]) => { $out.insert(stringify!($t), schemars::schema_for!(crate::$t)); };
     (@root $out:ident $t:ident) => { $out.insert(stringify!($t), schemars::schema_for!(crate::$t)); };
+    (@trip $n:ident $v:ident [$t:ident]) => { host_functions!(@trip $n $v $t); };
+    (@trip $n:ident $v:ident $t:ident) => {
+        if $n == stringify!($t) {
+            return Some(round_trip_as::<crate::$t>($v));
+        }
+    };
     (@exists [$t:ident]) => { let _: Option<crate::$t> = None; };
     (@exists $t:ident) => { let _: Option<crate::$t> = None; };
 }
@@ -176,6 +196,14 @@ host_functions! {
     http_open: Http, HttpRequest => HttpStream, &["TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"], "Send an HTTP(S) request and return the response head; read the body with http_read.";
     http_read: Http, HttpRead => HttpChunk, &["NOT_FOUND", "CONFLICT", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Read what arrived of a stream's body, waiting up to wait_ms for more.";
     http_close: Http, HttpClose => Deleted, NONE, "Close a stream; the connection is dropped.";
+}
+
+#[cfg(feature = "schema")]
+fn round_trip_as<T: serde::de::DeserializeOwned + serde::Serialize>(
+    value: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let typed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
 /// Looks a host function up by name.
