@@ -38,13 +38,43 @@ fn chromium() -> Result<PathBuf> {
 }
 
 /// Kills the server when the test ends, however it ends.
-struct Server(Child);
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `a2e serve` on a free port of 127.0.0.1 with `data` as its data dir; answers the
+/// running server and its URL.
+pub fn serve(a2e: &Path, data: &Path, extra: &[&str]) -> Result<(Server, String)> {
+    let mut child = Command::new(a2e)
+        .args(["--data-dir"])
+        .arg(data)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LIB_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {} serve", a2e.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let server = Server(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let Some(line) = lines.next() else {
+            bail!("a2e serve ended before it listened");
+        };
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("a2e listening on ") {
+            break rest.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+    };
+    // Keep draining the server's output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((server, url))
 }
 
 pub fn run(root: &Path, target: &Path) -> Result<()> {
@@ -70,29 +100,7 @@ pub fn run(root: &Path, target: &Path) -> Result<()> {
         bail!("`a2e plugin build plugins/template` failed");
     }
 
-    let mut child = Command::new(&a2e)
-        .args(["--data-dir"])
-        .arg(&data)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("RUST_LIB_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {} serve", a2e.display()))?;
-    let stdout = child.stdout.take().expect("piped");
-    let server = Server(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let Some(line) = lines.next() else {
-            bail!("a2e serve ended before it listened");
-        };
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("a2e listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-    };
-    // Keep draining the server's output so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (server, url) = serve(&a2e, &data, &[])?;
 
     // The chat steps talk to a real model server (tools/model_server.py), stopped with the test.
     let python = std::env::var("A2E_PYTHON").unwrap_or_else(|_| "python3".into());

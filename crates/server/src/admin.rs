@@ -56,6 +56,7 @@ pub struct AuditQuery {
     /// Only events older than this id (the next page).
     pub before_id: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -11,13 +11,11 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use a2e_abi::codes;
-use a2e_db::{NewAuditEvent, User};
 
 use crate::call;
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
@@ -30,12 +28,26 @@ pub const SESSION_COOKIE: &str = "a2e_session";
 /// A signed-in caller.
 #[derive(Clone, Debug)]
 pub struct Authed {
-    /// The user.
-    pub user: User,
+    /// The user, as the auth plugin answered when it checked the token.
+    pub user: UserView,
     /// The session token, when the caller presented one (not an access token).
     pub session_token: Option<String>,
+    /// The short id of the caller's session (opaque to the server; the auth plugin's).
+    pub session: Option<String>,
     /// The client address.
     pub client: Option<String>,
+}
+
+impl Authed {
+    /// Options for a plugin call made for this caller: plugins read who with `context_get`.
+    pub fn call_options(&self) -> a2e_host::CallOptions {
+        let user = a2e_abi::CallUser {
+            uuid: self.user.uuid.clone(),
+            name: self.user.name.clone(),
+            role: self.user.role.clone(),
+        };
+        a2e_host::CallOptions { client_addr: self.client.clone(), user: Some(user) }
+    }
 }
 
 /// A signed-in administrator.
@@ -73,19 +85,10 @@ impl FromRequestParts<AppState> for Authed {
         } else {
             call::auth(state, "verify_session", json!({ "session_token": token }), client.clone()).await?
         };
-        let uuid = answer["user_uuid"].as_str().unwrap_or_default().to_owned();
-        let db = state.host().db().clone();
-        let found = tokio::task::spawn_blocking(move || db.get_user_by_uuid(&uuid))
-            .await
-            .map_err(|e| ApiError::internal("reading the signed-in user", e))?;
-        let user = match found {
-            Ok(user) if !user.disabled => user,
-            Ok(_) | Err(a2e_db::Error::NotFound { .. }) => {
-                return Err(ApiError::unauthenticated("invalid or expired session"))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let authed = Authed { user, session_token: (!is_access_token).then_some(token), client };
+        let user: UserView = serde_json::from_value(answer["user"].clone())
+            .map_err(|e| ApiError::internal("reading the auth plugin's answer about the signed-in user", e))?;
+        let session = answer["session"].as_str().map(str::to_owned);
+        let authed = Authed { user, session_token: (!is_access_token).then_some(token), session, client };
         parts.extensions.insert(authed.clone());
         Ok(authed)
     }
@@ -134,7 +137,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     /// Stable id.
     pub uuid: String,
@@ -154,38 +157,31 @@ pub struct UserView {
     pub created_at: i64,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> UserView {
-        UserView {
-            uuid: u.uuid.clone(),
-            name: u.name.clone(),
-            email: u.email.clone(),
-            email_verified: u.email_verified,
-            avatar: u.avatar.clone(),
-            bio: u.bio.clone(),
-            role: u.role.clone(),
-            created_at: u.created_at,
-        }
-    }
-}
-
 /// Name, email and password of a new account.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SignupRequest {
-    /// Display name (unique).
+    /// Display name (unique): 1 to 100 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// Email address.
+    /// Email address: name@domain, at most 254 characters, no spaces or control characters.
+    #[schema(min_length = 3, max_length = 254, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$")]
     pub email: String,
-    /// Password, 8 to 1024 bytes.
+    /// Password, 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 /// Email and password.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    /// Email address.
+    /// Email address (any text: an unknown address gets the same answer as a wrong password).
     pub email: String,
-    /// Password.
+    /// Password, at most 256 characters.
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -209,7 +205,8 @@ pub struct LoginResponse {
 /// An email address.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EmailRequest {
-    /// Email address.
+    /// Email address: name@domain, at most 254 characters, no spaces or control characters.
+    #[schema(min_length = 3, max_length = 254, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$")]
     pub email: String,
 }
 
@@ -225,7 +222,8 @@ pub struct TokenRequest {
 pub struct ResetConfirmRequest {
     /// The token from the reset email.
     pub token: String,
-    /// The new password.
+    /// The new password, 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -233,8 +231,10 @@ pub struct ResetConfirmRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
     /// The current password.
+    #[schema(max_length = 256)]
     pub current_password: String,
-    /// The new password.
+    /// The new password, 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -248,14 +248,21 @@ pub struct RefreshRequest {
 /// Fields to change; absent ones stay.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
-    /// Display name.
+    /// Display name: 1 to 100 characters, not only spaces, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
-    /// Avatar URL.
+    /// Avatar URL, at most 2048 characters ("" removes it).
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub avatar: Option<String>,
-    /// About the user.
+    /// About the user, at most 1000 characters ("" removes it).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub bio: Option<String>,
 }
 
@@ -302,12 +309,9 @@ fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
     response
 }
 
-fn login_response(state: &AppState, data: Value, role_override: Option<&str>) -> ApiResult<Response> {
-    let mut login: LoginResponse =
+fn login_response(state: &AppState, data: Value) -> ApiResult<Response> {
+    let login: LoginResponse =
         serde_json::from_value(data).map_err(|e| ApiError::internal("reading the auth plugin's login answer", e))?;
-    if let Some(role) = role_override {
-        login.user.role = role.to_owned();
-    }
     let now_ms = state.host().state().clock.now_ms();
     let max_age = (login.session_expires_at - now_ms) / 1000;
     let value = cookie(state, &login.session_token, max_age);
@@ -343,7 +347,7 @@ async fn setup(
     }
     let host = state.host().clone();
     let login = call::blocking(move || create_user(&host, &req, true, client)).await?;
-    login_response(&state, login, Some("admin"))
+    login_response(&state, login)
 }
 
 async fn admin_count(state: &AppState) -> ApiResult<i64> {
@@ -351,17 +355,17 @@ async fn admin_count(state: &AppState) -> ApiResult<i64> {
     call::blocking(move || Ok(db.count_users_with_role("admin")?)).await
 }
 
-/// Creates an account through the auth plugin with its email marked verified, optionally as an
-/// administrator, and returns the plugin's login answer for it. Used by the setup screen and by
-/// `a2e user create`. The password is proven by a login before any role is granted, so an
-/// existing account cannot be taken over by signing up with its email.
+/// Creates an account through the auth plugin's `create_user` (email marked verified), as an
+/// administrator or not, then signs it in with the plugin's `login` and returns that answer. Used
+/// by the setup screen and by `a2e user create`; the plugin holds every rule (name, email,
+/// password, an email that is taken).
 pub fn create_user(
     host: &a2e_host::Host,
     req: &SignupRequest,
     admin: bool,
     client: Option<String>,
 ) -> ApiResult<Value> {
-    let options = a2e_host::CallOptions { client_addr: client.clone(), ..Default::default() };
+    let options = a2e_host::CallOptions { client_addr: client, ..Default::default() };
     let run = |function: &str, body: Value| -> ApiResult<Value> {
         let out = host.call(call::AUTH_PLUGIN, function, body.to_string().as_bytes(), &options)?;
         match call::read_output(out) {
@@ -370,34 +374,12 @@ pub fn create_user(
             call::Output::Raw(_) => Err(ApiError::internal("the auth plugin", "it answered without an envelope")),
         }
     };
-    run("signup", json!({ "name": req.name, "email": req.email, "password": req.password }))?;
-    let login = run("login", json!({ "email": req.email, "password": req.password })).map_err(|err| {
-        if err.code == codes::UNAUTHENTICATED {
-            ApiError::new(codes::CONFLICT, "an account with this email exists already (with another password)")
-        } else {
-            err
-        }
-    })?;
-    let mut login = login;
-    let uuid = login["user"]["uuid"].as_str().unwrap_or_default().to_owned();
-    login["user"]["email_verified"] = Value::Bool(true);
-    if admin {
-        login["user"]["role"] = Value::from("admin");
-    }
-    let db = host.db();
-    let now = host.state().clock.now_ms();
-    db.update_user_email_verified(&uuid, true, now)?;
-    if admin {
-        db.update_user_role(&uuid, "admin", now)?;
-    }
-    host.record_event(&NewAuditEvent {
-        kind: if admin { "admin.created" } else { "user.created" }.into(),
-        plugin: None,
-        user_uuid: Some(uuid),
-        client_addr: client,
-        data: json!({}),
-    })?;
-    Ok(login)
+    let role = if admin { "admin" } else { "user" };
+    run(
+        "create_user",
+        json!({ "name": req.name, "email": req.email, "password": req.password, "role": role, "email_verified": true }),
+    )?;
+    run("login", json!({ "email": req.email, "password": req.password }))
 }
 
 /// Creates an account and emails a verification link. An email that is taken gets the same answer.
@@ -438,7 +420,7 @@ async fn login(
     state.check_account_rate(&req.email)?;
     let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
     let data = call::auth(&state, "login", body, client).await?;
-    login_response(&state, data, None)
+    login_response(&state, data)
 }
 
 /// Ends this session and its refresh tokens; clears the cookie.
@@ -463,7 +445,7 @@ async fn logout_all(State(state): State<AppState>, authed: Authed) -> ApiResult<
 #[utoipa::path(get, path = "/api/auth/session", tag = "auth",
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 async fn session(authed: Authed) -> ApiJson<SessionView> {
-    ApiJson(SessionView { user: UserView::from(&authed.user) })
+    ApiJson(SessionView { user: authed.user.clone() })
 }
 
 /// Redeems an email verification token.
@@ -550,7 +532,7 @@ async fn refresh(
 #[utoipa::path(get, path = "/api/auth/profile", tag = "auth",
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 async fn profile(authed: Authed) -> ApiJson<UserView> {
-    ApiJson(UserView::from(&authed.user))
+    ApiJson(authed.user.clone())
 }
 
 /// Changes name, avatar or bio.
@@ -566,57 +548,25 @@ async fn update_profile(
     Ok(ApiJson(call::auth(&state, "update_profile", body, authed.client).await?))
 }
 
-fn short_id(hash: &str) -> String {
-    hash.chars().take(16).collect()
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// The signed-in user's sessions.
+/// The signed-in user's sessions, as the auth plugin lists them.
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "auth",
     responses((status = 200, body = Vec<SessionItem>), (status = 401, body = ErrorBody)))]
 async fn sessions(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJson<Vec<SessionItem>>> {
-    let current = authed.session_token.as_deref().map(token_hash);
-    let now = state.host().state().clock.now_ms();
-    let db = state.host().db().clone();
-    let uuid = authed.user.uuid.clone();
-    let items = call::blocking(move || Ok(db.list_user_sessions(&uuid)?))
-        .await?
-        .into_iter()
-        .filter(|s| s.expires_at > now)
-        .map(|s| SessionItem {
-            id: short_id(&s.id),
-            created_at: s.created_at,
-            last_seen_at: s.last_seen_at,
-            expires_at: s.expires_at,
-            current: current.as_deref() == Some(s.id.as_str()),
-        })
-        .collect();
+    let data = call::auth_for(&state, "list_sessions", json!({ "current": authed.session }), &authed).await?;
+    let items = serde_json::from_value(data)
+        .map_err(|e| ApiError::internal("reading the auth plugin's list of sessions", e))?;
     Ok(ApiJson(items))
 }
 
-/// Ends one of the signed-in user's sessions (and its refresh tokens).
+/// Ends one of the signed-in user's sessions (and its refresh tokens); the auth plugin finds it
+/// among the caller's own.
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, description = "Short session id from the list")),
     responses((status = 200, description = "ended"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn revoke_session(State(state): State<AppState>, authed: Authed, Path(id): Path<String>) -> ApiResult<Response> {
-    let db = state.host().db().clone();
-    let now = state.host().state().clock.now_ms();
-    let uuid = authed.user.uuid.clone();
-    let session = call::blocking(move || {
-        let session = db
-            .list_user_sessions(&uuid)?
-            .into_iter()
-            .find(|s| id.len() == 16 && s.id.starts_with(&id))
-            .ok_or_else(|| ApiError::new(codes::NOT_FOUND, "no such session"))?;
-        db.revoke_refresh_family(&session.id, now)?;
-        db.delete_session(&session.id)?;
-        Ok(session)
-    })
-    .await?;
-    let current = authed.session_token.as_deref().map(token_hash).as_deref() == Some(session.id.as_str());
-    let response = ApiJson(json!({ "ended": true, "current": current })).into_response();
+    let body = json!({ "id": id, "current": authed.session });
+    let data = call::auth_for(&state, "end_session", body, &authed).await?;
+    let current = data["current"] == true;
+    let response = ApiJson(data).into_response();
     Ok(if current { with_cookie(response, cookie(&state, "", 0)) } else { response })
 }

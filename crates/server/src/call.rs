@@ -7,6 +7,7 @@ use a2e_abi::codes;
 use a2e_host::{CallOptions, HostError};
 use serde_json::Value;
 
+use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -71,17 +72,24 @@ pub(crate) fn read_output(bytes: Vec<u8>) -> Output {
 
 /// Calls a function of the auth plugin with a JSON request; its error envelope becomes the error.
 pub(crate) async fn auth(state: &AppState, function: &str, request: Value, client: Option<String>) -> ApiResult<Value> {
+    auth_with(state, function, request, CallOptions { client_addr: client, ..Default::default() }).await
+}
+
+/// Calls a function of the auth plugin for a signed-in caller: the plugin reads who with
+/// `context_get`.
+pub(crate) async fn auth_for(state: &AppState, function: &str, request: Value, authed: &Authed) -> ApiResult<Value> {
+    auth_with(state, function, request, authed.call_options()).await
+}
+
+async fn auth_with(state: &AppState, function: &str, request: Value, options: CallOptions) -> ApiResult<Value> {
     let input = serde_json::to_vec(&request).map_err(|e| ApiError::internal("encoding a request", e))?;
-    let bytes =
-        call_raw(state, AUTH_PLUGIN, function, input, CallOptions { client_addr: client, ..Default::default() })
-            .await
-            .map_err(|err| match err {
-                HostError::UnknownPlugin(_) | HostError::Disabled(_) => ApiError::new(
-                    codes::UNAVAILABLE,
-                    "accounts are unavailable: the auth plugin is not installed or is disabled",
-                ),
-                other => ApiError::from(other),
-            })?;
+    let bytes = call_raw(state, AUTH_PLUGIN, function, input, options).await.map_err(|err| match err {
+        HostError::UnknownPlugin(_) | HostError::Disabled(_) => ApiError::new(
+            codes::UNAVAILABLE,
+            "accounts are unavailable: the auth plugin is not installed or is disabled",
+        ),
+        other => ApiError::from(other),
+    })?;
     match read_output(bytes) {
         Output::Ok(data) => Ok(data),
         Output::Failed(err) => Err(err),

@@ -99,9 +99,9 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     response
 }
 
-/// Checks a request before any handler sees it, and adds the security headers to every answer.
+/// Checks a request before any handler sees it, and bounds its time (not a WebSocket's).
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = match check(&state, &request) {
+    match check(&state, &request) {
         Ok(()) => {
             let timeout = state.config().request_timeout;
             let is_upgrade = request.headers().contains_key(header::UPGRADE);
@@ -116,17 +116,26 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             }
         }
         Err(err) => err.into_response(),
-    };
-    let headers = response.headers_mut();
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
+}
+
+/// The security headers every answer carries (and `Cache-Control: no-store` unless the handler
+/// chose a caching policy), as `tower-http` layers to wrap the router in.
+pub(crate) fn security_headers<S>(router: axum::Router<S>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    use tower_http::set_header::SetResponseHeaderLayer as Set;
+    router
+        .layer(Set::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(Set::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(Set::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(Set::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(Set::overriding(
+            axum::http::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(Set::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }
 
 fn check(state: &AppState, request: &Request<Body>) -> Result<(), ApiError> {
@@ -216,9 +225,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics: requests and latencies by route, plugin calls and errors by plugin.
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut body = state.metrics().render(state.host().state().events.subscriber_count());
-    body.push_str(&state.metrics().render_realtime(state.host().realtime()));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    let body = state.metrics().render(state.host());
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }

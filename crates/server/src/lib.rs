@@ -27,6 +27,7 @@ pub mod error;
 pub mod events;
 mod http;
 pub mod metrics;
+mod openapi;
 pub mod plugins;
 pub mod rt;
 /// Process set-up (re-exported from the host, where it lives).
@@ -179,19 +180,26 @@ fn api(config: &ServerConfig) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api(&ServerConfig::new("http://localhost")).split_for_parts().1
+    let mut doc = api(&ServerConfig::new("http://localhost")).split_for_parts().1;
+    openapi::complete(&mut doc);
+    doc
 }
 
 /// The whole application: API, live events, health, metrics, OpenAPI document and web UI.
 pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
-    let (router, doc) = api(&config).split_for_parts();
+    let (router, mut doc) = api(&config).split_for_parts();
+    openapi::complete(&mut doc);
     let doc = Arc::new(doc);
-    router
+    let router = router
         .route("/api/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(ui::serve)
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), http::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), http::guard));
+    // Answers are gzipped for clients that accept it (the UI's scripts, JSON lists); WebSocket
+    // upgrades, small bodies and images are left alone.
+    http::security_headers(router)
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), http::observe))
         .with_state(state)
 }

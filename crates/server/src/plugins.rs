@@ -219,12 +219,40 @@ async fn list(State(state): State<AppState>, _: Authed) -> ApiResult<ApiJson<Vec
     Ok(ApiJson(list.into_iter().map(PluginView::from).collect()))
 }
 
+/// A yes/no field of the upload form: `true` or `false`.
+fn form_bool(name: &str, value: &[u8]) -> ApiResult<bool> {
+    match value {
+        b"true" => Ok(true),
+        b"false" => Ok(false),
+        _ => Err(ApiError::invalid(format!("the `{name}` field must be `true` or `false`"))),
+    }
+}
+
+/// The fields of a plugin upload (`multipart/form-data`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the form for the OpenAPI document; `install` reads it field by field
+struct PluginUpload {
+    /// The WebAssembly module (a file field; its name should end in `.wasm`).
+    #[schema(value_type = String, format = Binary)]
+    wasm: Vec<u8>,
+    /// The plugin.json that goes with it; without it the module is installed with no grants and
+    /// every export.
+    #[schema(value_type = String, format = Binary, required = false)]
+    manifest: Option<Vec<u8>>,
+    /// `true` to hot-replace an installed version.
+    #[schema(value_type = bool, required = false)]
+    replace: Option<bool>,
+    /// `true` to grant what the manifest requests.
+    #[schema(value_type = bool, required = false)]
+    grant: Option<bool>,
+}
+
 /// Installs a plugin from a multipart upload: `wasm` (the module, required), `manifest` (its
 /// plugin.json; without it the module is installed with no grants and every export),
 /// `replace` ("true" to hot-replace an installed version) and `grant` ("true" to grant what the
 /// manifest requests).
 #[utoipa::path(post, path = "/api/plugins", tag = "plugins",
-    request_body(content_type = "multipart/form-data", description = "fields: wasm (file), manifest (file, optional), replace, grant"),
+    request_body(content = PluginUpload, content_type = "multipart/form-data"),
     responses((status = 200, body = PluginView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn install(
@@ -251,8 +279,8 @@ async fn install(
         match name.as_str() {
             "wasm" => wasm = Some((file_name.unwrap_or_else(|| "plugin.wasm".into()), bytes)),
             "manifest" => manifest = Some(bytes),
-            "replace" => options.replace = bytes.as_ref() == b"true",
-            "grant" => options.grant_requested = bytes.as_ref() == b"true",
+            "replace" => options.replace = form_bool("replace", &bytes)?,
+            "grant" => options.grant_requested = form_bool("grant", &bytes)?,
             other => return Err(ApiError::invalid(format!("unexpected form field `{other}`"))),
         }
     }
@@ -402,6 +430,8 @@ async fn revoke_grant(
     request_body(content = serde_json::Value, description = "the function's input"),
     responses((status = 200, description = "the function's output"), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+              (status = 409, description = "PLUGIN_DISABLED, or the plugin's own CONFLICT-class code", body = ErrorBody),
+              (status = 429, description = "the plugin's RATE_LIMITED", body = ErrorBody),
               (status = 504, description = "PLUGIN_TIMEOUT: the call ran past the plugin's time limit", body = ErrorBody)))]
 async fn call_function(
     State(state): State<AppState>,
@@ -420,13 +450,7 @@ async fn call_function(
     if authed.user.role != "admin" && !state.host().is_public(&name, &function)? {
         return Err(ApiError::forbidden(format!("`{name}.{function}` is not a public function")));
     }
-    let user = a2e_abi::CallUser {
-        uuid: authed.user.uuid.clone(),
-        name: authed.user.name.clone(),
-        role: authed.user.role.clone(),
-    };
-    let options = a2e_host::CallOptions { client_addr: authed.client, user: Some(user) };
-    let output = call::call_raw(&state, &name, &function, input.to_vec(), options).await?;
+    let output = call::call_raw(&state, &name, &function, input.to_vec(), authed.call_options()).await?;
     Ok(match call::read_output(output) {
         Output::Ok(data) => ApiJson(data).into_response(),
         Output::Failed(err) => err.into_response(),

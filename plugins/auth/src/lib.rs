@@ -13,8 +13,11 @@ use sha2::{Digest, Sha256};
 
 /// Shortest password, in characters.
 const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password, in bytes; longer ones are refused before hashing.
-const MAX_PASSWORD_BYTES: usize = 256;
+/// Longest password, in characters (so at most 1024 bytes); longer ones are refused before
+/// hashing. Characters, like every other length here, so the API schema can state it exactly.
+const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest email, in characters.
+const MAX_EMAIL_CHARS: usize = 254;
 /// Longest token accepted from a caller, in bytes.
 const MAX_TOKEN_BYTES: usize = 256;
 /// Longest name, in characters.
@@ -122,23 +125,22 @@ fn presented_token(raw: &str) -> Result<String> {
 
 fn check_email(email: &str) -> Result<()> {
     let ok = !email.is_empty()
-        && email.len() <= 254
+        && email.chars().count() <= MAX_EMAIL_CHARS
         && email.trim() == email
         && !email.chars().any(|c| c.is_control() || c.is_whitespace())
         && email.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
     if !ok {
         return Err(invalid(
-            "email must look like name@domain, at most 254 bytes, without spaces or control characters",
+            "email must look like name@domain, at most 254 characters, without spaces or control characters",
         ));
     }
     Ok(())
 }
 
 fn check_password(password: &str) -> Result<()> {
-    if password.len() > MAX_PASSWORD_BYTES || password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(invalid(format!(
-            "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
-        )));
+    let n = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+        return Err(invalid(format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")));
     }
     Ok(())
 }
@@ -293,8 +295,8 @@ struct LoginResponse {
 #[plugin_fn]
 pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: LoginRequest| {
-        if req.password.len() > MAX_PASSWORD_BYTES {
-            return Err(invalid(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
+        if req.password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(invalid(format!("password must be at most {MAX_PASSWORD_CHARS} characters")));
         }
         let s = settings()?;
         let key = email_key(&req.email);
@@ -434,12 +436,35 @@ struct SessionRequest {
     session_token: String,
 }
 
-/// Checks a session token and extends its idle expiry.
+/// The short id a session is shown and ended by: the first 16 hex digits of its token's hash.
+fn short_id(session_id: &str) -> String {
+    session_id.chars().take(16).collect()
+}
+
+/// The account behind a live session or access token; a disabled or deleted account is signed
+/// out like an expired session.
+fn signed_in_account(user_uuid: &str, refusal: &str) -> Result<Profile> {
+    match db::get_user_by_uuid(&ByUuid { uuid: user_uuid.into() }) {
+        Ok(user) if !user.disabled => Ok(user.into()),
+        Ok(_) => Err(unauthenticated(refusal)),
+        Err(e) if e.code == codes::NOT_FOUND => Err(unauthenticated(refusal)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks a session token and extends its idle expiry; answers the signed-in account and the
+/// session's short id.
 #[plugin_fn]
 pub fn verify_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
         let session = live_session(settings()?, &req.session_token)?;
-        Ok(json!({ "user_uuid": session.user_uuid, "expires_at": session.expires_at }))
+        let user = signed_in_account(&session.user_uuid, "invalid or expired session")?;
+        Ok(json!({
+            "user_uuid": session.user_uuid,
+            "expires_at": session.expires_at,
+            "session": short_id(&session.id),
+            "user": user,
+        }))
     })
 }
 
@@ -630,7 +655,7 @@ struct ChangePasswordRequest {
 pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: ChangePasswordRequest| {
         check_password(&req.new_password)?;
-        if req.current_password.len() > MAX_PASSWORD_BYTES {
+        if req.current_password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(unauthenticated(GENERIC_LOGIN_ERROR));
         }
         let session = live_session(settings()?, &req.session_token)?;
@@ -677,10 +702,10 @@ pub fn update_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if let Some(name) = &req.name {
             check_name(name)?;
         }
-        if req.avatar.as_ref().is_some_and(|a| a.len() > 2048)
+        if req.avatar.as_ref().is_some_and(|a| a.chars().count() > 2048)
             || req.bio.as_ref().is_some_and(|b| b.chars().count() > 1000)
         {
-            return Err(invalid("avatar must be at most 2048 bytes and bio at most 1000 characters"));
+            return Err(invalid("avatar must be at most 2048 characters and bio at most 1000 characters"));
         }
         let session = live_session(settings()?, &req.session_token)?;
         let update = UpdateProfile {
@@ -749,9 +774,151 @@ pub fn verify_access_token(input: Vec<u8>) -> FnResult<Vec<u8>> {
             return Err(unauthenticated("invalid access token"));
         }
         let session_id = claims["sid"].as_str().unwrap_or_default().to_owned();
-        if db::get_session(&ById { id: session_id }).is_err() {
+        let Ok(session) = db::get_session(&ById { id: session_id }) else {
             return Err(unauthenticated("invalid access token"));
+        };
+        let user = signed_in_account(&session.user_uuid, "invalid access token")?;
+        Ok(json!({
+            "user_uuid": claims["sub"],
+            "exp": claims["exp"],
+            "session": short_id(&session.id),
+            "user": user,
+        }))
+    })
+}
+
+/// The signed-in user the host says the call is made for.
+fn calling_user() -> Result<CallUser> {
+    context::user()?.ok_or_else(|| unauthenticated("sign in first"))
+}
+
+#[derive(Deserialize)]
+struct SessionsRequest {
+    /// The short id of the session the request came with, to mark it.
+    #[serde(default)]
+    current: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SessionItem {
+    id: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    current: bool,
+}
+
+/// The live sessions of the signed-in user, newest first.
+fn live_sessions_of(s: &Settings, user_uuid: &str) -> Result<Vec<Session>> {
+    let now = time::now()?;
+    let sessions = db::list_user_sessions(&ByUserUuid { user_uuid: user_uuid.into() })?;
+    Ok(sessions.into_iter().filter(|x| x.expires_at > now && now < x.created_at + s.session_absolute_ms).collect())
+}
+
+/// Lists the calling user's live sessions (the user comes from the call context, set by the
+/// host for a signed-in request).
+#[plugin_fn]
+pub fn list_sessions(input: Vec<u8>) -> FnResult<Vec<u8>> {
+    guarded(&input, |req: SessionsRequest| {
+        let user = calling_user()?;
+        let items: Vec<SessionItem> = live_sessions_of(settings()?, &user.uuid)?
+            .into_iter()
+            .map(|x| {
+                let id = short_id(&x.id);
+                SessionItem {
+                    current: req.current.as_deref() == Some(id.as_str()),
+                    id,
+                    created_at: x.created_at,
+                    last_seen_at: x.last_seen_at,
+                    expires_at: x.expires_at,
+                }
+            })
+            .collect();
+        Ok(items)
+    })
+}
+
+#[derive(Deserialize)]
+struct EndSessionRequest {
+    /// Short id from `list_sessions`.
+    id: String,
+    #[serde(default)]
+    current: Option<String>,
+}
+
+/// Ends one of the calling user's sessions by its short id, with its refresh tokens.
+#[plugin_fn]
+pub fn end_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
+    guarded(&input, |req: EndSessionRequest| {
+        let user = calling_user()?;
+        let not_found = || error(codes::NOT_FOUND, "no such session");
+        if req.id.len() != 16 || !req.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
         }
-        Ok(json!({ "user_uuid": claims["sub"], "exp": claims["exp"] }))
+        let session = live_sessions_of(settings()?, &user.uuid)?
+            .into_iter()
+            .find(|x| x.id.starts_with(&req.id))
+            .ok_or_else(not_found)?;
+        db::revoke_refresh_family(&ByFamily { family_id: session.id.clone() })?;
+        db::delete_session(&ById { id: session.id })?;
+        emit("session.ended", Some(&user.uuid), json!({ "session": req.id }));
+        Ok(json!({ "ended": true, "current": req.current.as_deref() == Some(req.id.as_str()) }))
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateAccountRequest {
+    name: String,
+    email: String,
+    password: String,
+    /// "user" (default) or "admin".
+    #[serde(default)]
+    role: Option<String>,
+    /// Whether the address counts as confirmed (no verification email is sent either way).
+    #[serde(default)]
+    email_verified: bool,
+}
+
+/// Creates an account with a role, for an administrator or the host itself (the setup screen,
+/// `a2e user create`). Refused for a signed-in caller who is not an administrator; not public, so
+/// only administrators reach it through the HTTP API.
+#[plugin_fn]
+pub fn create_user(input: Vec<u8>) -> FnResult<Vec<u8>> {
+    guarded(&input, |req: CreateAccountRequest| {
+        let caller = context::user()?;
+        if caller.as_ref().is_some_and(|c| c.role != "admin") {
+            return Err(error(codes::PERMISSION_DENIED, "only an administrator can create accounts"));
+        }
+        let role = req.role.as_deref().unwrap_or("user");
+        if role != "user" && role != "admin" {
+            return Err(invalid(format!("role must be \"user\" or \"admin\", not {role:?}")));
+        }
+        check_name(&req.name)?;
+        check_email(&req.email)?;
+        check_password(&req.password)?;
+        let hash = crypto::hash_password(&HashPassword { password: req.password })?.hash;
+        let create = CreateUser {
+            name: req.name.trim().into(),
+            email: req.email.clone(),
+            password_hash: hash,
+            role: Some(role.into()),
+        };
+        let mut user = match db::create_user(&create) {
+            Ok(user) => user,
+            Err(e) if e.code == codes::USER_EXISTS && e.message.contains("name") => {
+                return Err(error(codes::USER_EXISTS, "this name is taken; choose another"));
+            }
+            Err(e) if e.code == codes::USER_EXISTS => {
+                return Err(error(codes::USER_EXISTS, "an account with this email exists already"));
+            }
+            Err(e) => return Err(e),
+        };
+        if req.email_verified {
+            db::update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
+            user.email_verified = true;
+        }
+        let kind = if role == "admin" { "admin.created" } else { "user.created" };
+        emit(kind, Some(&user.uuid), json!({ "by": caller.map(|c| c.uuid) }));
+        Ok(Profile::from(user))
     })
 }

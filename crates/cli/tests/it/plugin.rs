@@ -22,6 +22,17 @@ fn new_build_install_call_revoke_remove() {
     let created = a2e(&data, &["plugin", "new", "hello-plugin", "--dir", work.path().to_str().unwrap()], &[], "");
     assert!(created.status.success(), "{}", stderr(&created));
     let project = work.path().join("hello-plugin");
+    // The SDK comes with the project: nothing points into the a2e checkout that built this binary.
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").canonicalize().unwrap();
+    let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(!cargo_toml.contains(checkout.to_str().unwrap()), "{cargo_toml}");
+    assert!(cargo_toml.contains(r#"a2e-pdk = { path = "a2e-sdk/pdk" }"#), "{cargo_toml}");
+    for (vendored, source) in
+        [("pdk/src/lib.rs", "crates/pdk/src/lib.rs"), ("abi/src/types.rs", "crates/abi/src/types.rs")]
+    {
+        let vendored = std::fs::read_to_string(project.join("a2e-sdk").join(vendored)).unwrap();
+        assert_eq!(vendored, std::fs::read_to_string(checkout.join(source)).unwrap(), "{source}");
+    }
     let again = a2e(&data, &["plugin", "new", "hello-plugin", "--dir", work.path().to_str().unwrap()], &[], "");
     assert_eq!(again.status.code(), Some(1));
 

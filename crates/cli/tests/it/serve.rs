@@ -91,3 +91,15 @@ fn serve_installs_the_bundled_plugins_answers_and_stops_on_sigterm() {
     assert!(err.contains("installed the bundled plugin `auth`"), "{err}");
     assert!(err.contains("a2e stopped"), "{err}");
 }
+
+#[test]
+fn auth_rate_limits_out_of_range_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--auth-rate-per-ip", "--auth-rate-per-account"] {
+        let out = a2e(dir.path(), &["serve", "--addr", "127.0.0.1:0", flag, "0"], &[], "");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(flag) && stderr(&out).contains("0"), "{}", stderr(&out));
+    }
+    // Nothing was created in the data dir.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -6,7 +6,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::{Db, Error, Result};
 
-/// Longest accepted email address, in bytes (RFC 5321 path limit).
+/// Longest accepted email address, in characters (RFC 5321's path limit, counted the way the API
+/// schema counts lengths).
 pub const MAX_EMAIL_LEN: usize = 254;
 
 /// A user account row.
@@ -71,8 +72,8 @@ pub struct ProfileUpdate {
 /// SQLite's `lower()` and NOCASE fold ASCII only, so this runs in Rust before the UNIQUE index sees it.
 pub fn normalize_email(raw: &str) -> Result<String> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.len() > MAX_EMAIL_LEN {
-        return Err(Error::InvalidInput(format!("email must be 1 to {MAX_EMAIL_LEN} bytes")));
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_EMAIL_LEN {
+        return Err(Error::InvalidInput(format!("email must be 1 to {MAX_EMAIL_LEN} characters")));
     }
     if trimmed.chars().any(|c| c.is_control()) {
         return Err(Error::InvalidInput("email must not contain control characters".into()));

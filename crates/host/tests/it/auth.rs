@@ -28,6 +28,9 @@ const EXPORTS: &[&str] = &[
     "update_profile",
     "refresh",
     "verify_access_token",
+    "list_sessions",
+    "end_session",
+    "create_user",
 ];
 const GRANTS: &[&str] = &[
     "db:users",
@@ -815,4 +818,79 @@ fn c29_a_verification_token_is_bound_to_the_email_it_was_sent_to() {
         "UNAUTHENTICATED"
     );
     assert_eq!(login(&t, "a@x.com", PW)["success"], true);
+}
+
+/// Calls the auth plugin as the host does for a signed-in request: the user in the call context.
+fn call_as(t: &TestHost, user: Option<(&str, &str)>, function: &str, input: Value) -> Value {
+    let options = a2e_host::CallOptions {
+        client_addr: None,
+        user: user.map(|(uuid, role)| a2e_abi::CallUser { uuid: uuid.into(), name: "x".into(), role: role.into() }),
+    };
+    let out = t.host.call("auth", function, input.to_string().as_bytes(), &options).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn sessions_are_listed_and_ended_only_for_the_user_of_the_call_context() {
+    let t = auth_host();
+    let ada = user_with_session(&t, "ada", "ada@example.com");
+    let bob = user_with_session(&t, "bob", "bob@example.com");
+    let ada_uuid = ada["user"]["uuid"].as_str().unwrap();
+    let bob_uuid = bob["user"]["uuid"].as_str().unwrap();
+    // verify_session answers the account and the short id the lists use.
+    let me = call(&t, "verify_session", json!({ "session_token": ada["session_token"] }));
+    assert_eq!(me["data"]["user"]["uuid"], ada_uuid, "{me}");
+    assert!(me["data"]["user"].get("password_hash").is_none());
+    let ada_session = me["data"]["session"].as_str().unwrap().to_owned();
+    assert_eq!(ada_session, sha256(ada["session_token"].as_str().unwrap())[..16]);
+    // Without a signed-in user in the context: refused.
+    assert_eq!(code(&call_as(&t, None, "list_sessions", json!({}))), "UNAUTHENTICATED");
+    assert_eq!(code(&call_as(&t, None, "end_session", json!({ "id": ada_session }))), "UNAUTHENTICATED");
+    let list = call_as(&t, Some((ada_uuid, "user")), "list_sessions", json!({ "current": ada_session }));
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["data"][0]["current"], true);
+    // Bob cannot end Ada's session, even knowing its id.
+    let theirs = call_as(&t, Some((bob_uuid, "user")), "end_session", json!({ "id": ada_session }));
+    assert_eq!(code(&theirs), "NOT_FOUND");
+    assert_eq!(call(&t, "verify_session", json!({ "session_token": ada["session_token"] }))["success"], true);
+    let bad = call_as(&t, Some((ada_uuid, "user")), "end_session", json!({ "id": 42 }));
+    assert_eq!(code(&bad), "INVALID_INPUT");
+    let ended = call_as(&t, Some((ada_uuid, "user")), "end_session", json!({ "id": ada_session }));
+    assert_eq!(ended["data"]["ended"], true, "{ended}");
+    assert_eq!(code(&call(&t, "verify_session", json!({ "session_token": ada["session_token"] }))), "UNAUTHENTICATED");
+    assert_eq!(code(&call(&t, "verify_access_token", json!({ "token": ada["access_token"] }))), "UNAUTHENTICATED");
+    assert_eq!(call(&t, "verify_session", json!({ "session_token": bob["session_token"] }))["success"], true);
+}
+
+#[test]
+fn create_user_sets_the_role_for_the_host_and_administrators_and_refuses_others() {
+    let t = auth_host();
+    let account = |name: &str, role: &str| json!({ "name": name, "email": format!("{name}@example.com"), "password": PW, "role": role, "email_verified": true });
+    let made = call_as(&t, None, "create_user", account("root", "admin"));
+    assert_eq!(made["data"]["role"], "admin", "{made}");
+    assert_eq!(made["data"]["email_verified"], true);
+    let root_uuid = made["data"]["uuid"].as_str().unwrap().to_owned();
+    let by_admin = call_as(&t, Some((&root_uuid, "admin")), "create_user", account("kim", "user"));
+    assert_eq!(by_admin["data"]["role"], "user", "{by_admin}");
+    let kim_uuid = by_admin["data"]["uuid"].as_str().unwrap().to_owned();
+    let by_user = call_as(&t, Some((&kim_uuid, "user")), "create_user", account("mallory", "admin"));
+    assert_eq!(code(&by_user), "PERMISSION_DENIED");
+    assert_eq!(code(&call_as(&t, None, "create_user", account("zed", "root"))), "INVALID_INPUT");
+    let taken = call_as(&t, None, "create_user", account("root", "user"));
+    assert_eq!(code(&taken), "USER_EXISTS");
+    assert!(t.host.db().get_user_by_email("mallory@example.com").is_err());
+    assert!(t.host.db().get_user_by_email("zed@example.com").is_err());
+    assert_eq!(t.host.db().count_users_with_role("admin").unwrap(), 1);
+    // The created administrator signs in like anyone else.
+    let login = call(&t, "login", json!({ "email": "root@example.com", "password": PW }));
+    assert_eq!(login["data"]["user"]["role"], "admin", "{login}");
+}
+
+#[test]
+fn a_disabled_account_is_refused_by_both_verifiers() {
+    let t = auth_host();
+    let ada = user_with_session(&t, "ada", "ada@example.com");
+    t.host.db().update_user_disabled(ada["user"]["uuid"].as_str().unwrap(), true, T0).unwrap();
+    assert_eq!(code(&call(&t, "verify_session", json!({ "session_token": ada["session_token"] }))), "UNAUTHENTICATED");
+    assert_eq!(code(&call(&t, "verify_access_token", json!({ "token": ada["access_token"] }))), "UNAUTHENTICATED");
 }

@@ -32,7 +32,7 @@ async fn setup_cannot_promote_an_existing_account_without_its_password() {
         .json(json!({ "name": "Other", "email": "victim@example.com", "password": "some other password" }))
         .send(&s.app)
         .await
-        .expect_error(StatusCode::CONFLICT, "CONFLICT");
+        .expect_error(StatusCode::CONFLICT, "USER_EXISTS");
     let user = s.state.host().db().get_user_by_uuid(victim["user"]["uuid"].as_str().unwrap()).unwrap();
     assert_eq!(user.role, "user");
     assert_eq!(s.state.host().db().count_users_with_role("admin").unwrap(), 0);
@@ -404,4 +404,81 @@ async fn c11_answers_that_could_reveal_an_account_take_at_least_the_floor_either
         .await
         .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
     assert!(started.elapsed() >= floor);
+}
+
+#[tokio::test]
+async fn accounts_with_a_role_are_made_by_the_auth_plugin_for_administrators_only() {
+    let s = server();
+    let admin = s.admin().await;
+    let jo = s.user("jo").await;
+    let jo_token = jo["session_token"].as_str().unwrap();
+    let kim = json!({ "name": "Kim", "email": "kim@example.com", "password": PASSWORD, "role": "admin", "email_verified": true });
+    // Not a public function: a regular user cannot reach it, and nothing is created.
+    req(Method::POST, "/api/plugins/auth/call/create_user")
+        .bearer(jo_token)
+        .json(kim.clone())
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    assert!(s.state.host().db().get_user_by_email("kim@example.com").is_err());
+    // The plugin's rules answer, not a copy of them in the server.
+    for (field, bad) in [("role", "root"), ("password", "short"), ("email", "no-at-sign")] {
+        let mut body = kim.clone();
+        body[field] = json!(bad);
+        let r = req(Method::POST, "/api/plugins/auth/call/create_user").cookie(&admin).json(body).send(&s.app).await;
+        r.expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    }
+    assert!(s.state.host().db().get_user_by_email("kim@example.com").is_err());
+    let made = req(Method::POST, "/api/plugins/auth/call/create_user")
+        .cookie(&admin)
+        .json(kim.clone())
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(made.body["role"], "admin", "{}", made.text);
+    assert_eq!(made.body["email_verified"], true);
+    req(Method::POST, "/api/plugins/auth/call/create_user")
+        .cookie(&admin)
+        .json(kim)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::CONFLICT, "USER_EXISTS");
+    let login = s.login("kim@example.com", PASSWORD).await.expect(StatusCode::OK);
+    assert_eq!(login.body["user"]["role"], "admin");
+    let filter = a2e_db::AuditFilter { kind: Some("admin.created".into()), ..Default::default() };
+    let events = s.state.host().db().list_audit_events(&filter, a2e_db::Page::default()).unwrap();
+    // The setup's administrator and Kim.
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.plugin.as_deref() == Some("auth")));
+}
+
+#[tokio::test]
+async fn an_access_token_marks_and_ends_its_own_session() {
+    let s = server();
+    let jo = s.user("jo").await;
+    let access = jo["access_token"].as_str().unwrap();
+    let list = req(Method::GET, "/api/auth/sessions").bearer(access).send(&s.app).await.expect(StatusCode::OK);
+    let items = list.body.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", list.text);
+    assert_eq!(items[0]["current"], true);
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    // Ids that are not 16 hex digits are not found, and end nothing.
+    for bad in ["zzzzzzzzzzzzzzzz", "0123", &id[..15]] {
+        req(Method::DELETE, &format!("/api/auth/sessions/{bad}"))
+            .bearer(access)
+            .send(&s.app)
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    let ended = req(Method::DELETE, &format!("/api/auth/sessions/{id}"))
+        .bearer(access)
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ended.body["current"], true);
+    req(Method::GET, "/api/auth/session")
+        .bearer(access)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 }

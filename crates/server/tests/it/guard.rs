@@ -168,7 +168,9 @@ async fn healthz_and_metrics_report() {
     s.user("dee").await;
     req(Method::GET, "/api/auth/session").send(&s.app).await.expect(StatusCode::UNAUTHORIZED);
     let m = req(Method::GET, "/metrics").send(&s.app).await.expect(StatusCode::OK);
-    assert!(m.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/plain"));
+    let content_type = m.headers.get("content-type").unwrap().to_str().unwrap();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(m.text.ends_with("# EOF\n"), "{}", m.text);
     let line = |prefix: &str| {
         m.text
             .lines()
@@ -211,6 +213,16 @@ async fn openapi_document_matches_the_routes() {
                 !(r.status == StatusCode::NOT_FOUND && r.text.contains("no API route")),
                 "{method} {path} is documented but not routed"
             );
+            // Without credentials: exactly the operations documented as needing them answer 401.
+            if path.starts_with("/api/") {
+                let needs_sign_in = item[method].get("security").is_some();
+                assert_eq!(r.status == StatusCode::UNAUTHORIZED, needs_sign_in, "{method} {path}: {}", r.text);
+                assert!(
+                    item[method]["responses"].get(r.status.as_str()).is_some(),
+                    "{method} {path} answered an undocumented {}",
+                    r.status
+                );
+            }
             seen.push(format!("{} {path}", method.to_uppercase()));
         }
     }
@@ -280,4 +292,22 @@ async fn json_bodies_must_be_objects_of_the_json_media_type() {
         .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
     let profile = req(Method::GET, "/api/auth/profile").cookie(&session).send(&s.app).await.expect(StatusCode::OK);
     assert_ne!(profile.body["bio"], "a bio", "nothing was changed");
+}
+
+#[tokio::test]
+async fn answers_are_gzipped_for_clients_that_accept_it_and_plain_for_others() {
+    let s = server();
+    let plain = req(Method::GET, "/api/openapi.json").send(&s.app).await.expect(StatusCode::OK);
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert!(plain.body["paths"].is_object());
+    let gzipped = req(Method::GET, "/api/openapi.json")
+        .header("accept-encoding", "gzip")
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(gzipped.headers.get("content-encoding").unwrap(), "gzip");
+    assert_eq!(gzipped.headers.get("x-content-type-options").unwrap(), "nosniff");
+    // Not JSON on the wire: a gzip stream (it starts with the bytes 1f 8b).
+    assert!(gzipped.body.is_null());
+    assert!(gzipped.text.starts_with('\u{1f}'), "{:?}", gzipped.text.chars().take(4).collect::<String>());
 }

@@ -252,6 +252,23 @@ async fn uploads_over_the_limit_are_refused() {
 }
 
 #[tokio::test]
+async fn upload_flags_other_than_true_or_false_are_refused_and_install_nothing() {
+    let s = server();
+    let admin = s.admin().await;
+    let wasm = template_wasm();
+    for (field, value) in [("replace", "yes"), ("grant", "on"), ("grant", "")] {
+        let r = upload(&s, &admin, &[("wasm", Some("t.wasm"), &wasm), (field, None, value.as_bytes())]).await;
+        let r = r.expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+        assert!(r.text.contains(field), "{}", r.text);
+    }
+    req(Method::GET, "/api/plugins/template")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_PLUGIN");
+}
+
+#[tokio::test]
 async fn regular_users_call_public_functions_only_and_cannot_manage_plugins() {
     let s = server();
     let admin = s.admin().await;

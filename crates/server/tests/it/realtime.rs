@@ -350,7 +350,7 @@ async fn metrics_the_plugins_api_and_the_rooms_api_show_realtime_counters() {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
     assert!(metrics.contains("a2e_room_ticks_total{plugin=\"counter\",room=\"main\"}"));
-    assert!(metrics.contains("a2e_plugin_tick_duration_seconds_bucket{plugin=\"counter\",le=\"+Inf\"}"));
+    assert!(metrics.contains("a2e_plugin_tick_duration_seconds_bucket{le=\"+Inf\",plugin=\"counter\"}"));
     let plugin = req(Method::GET, "/api/plugins/counter").cookie(&admin).send(&s.app).await.expect(StatusCode::OK).body;
     assert_eq!(plugin["realtime"]["rooms"], 1);
     assert_eq!(plugin["realtime"]["messages_in"], 1);
