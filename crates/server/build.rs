@@ -1,48 +1,30 @@
-//! Embeds the built web UI (`frontend/dist`) and the bundled plugins (auth and the game's
-//! plugins, built for wasm32, with their package metadata) into the server, so `a2e serve` needs nothing else at run
-//! time. Whatever is missing at build time is recorded as missing; the server says so when asked.
+//! Embeds the bundled plugins (auth and the game's plugins, built for wasm32, with their package
+//! metadata) into the server, and rebuilds it when the web UI (`frontend/dist`, embedded by
+//! `src/ui.rs`) changes, so `a2e serve` needs nothing else at run time. Whatever is missing at
+//! build time is recorded as missing; the server says so when asked.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use cargo_metadata::{MetadataCommand, Package};
 
 /// Plugins installed (and granted what they request) on first start.
 const BUNDLED: &[&str] = &["auth", "game-logic", "anticheat", "tick-manager", "audit", "chat"];
 
+/// Embeds the bundled plugins and tracks the web UI.
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.join("../..").canonicalize().expect("the workspace root");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    embed_ui(&root.join("frontend").join("dist"), &out);
+    track_ui(&root.join("frontend").join("dist"));
     embed_plugins(&root, &out);
 }
 
-fn embed_ui(dist: &Path, out: &Path) {
+/// Makes cargo rebuild the server when the built UI changes. The `RustEmbed` derive in
+/// `src/ui.rs` embeds `frontend/dist` and tracks each file it embeds, but not the folder itself:
+/// without this, a UI built after the server (or a file added to it) would not be picked up.
+fn track_ui(dist: &Path) {
     println!("cargo:rerun-if-changed={}", dist.display());
-    let mut files = Vec::new();
-    if dist.is_dir() {
-        collect(dist, dist, &mut files);
-    }
-    files.sort();
-    let mut code =
-        String::from("/// The built UI: (path, bytes), sorted by path.\npub static UI_FILES: &[(&str, &[u8])] = &[\n");
-    for (rel, abs) in &files {
-        writeln!(code, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
-    }
-    code.push_str("];\n");
-    std::fs::write(out.join("ui_files.rs"), code).expect("writing ui_files.rs");
-}
-
-fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
-    for entry in std::fs::read_dir(dir).expect("reading frontend/dist").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(base, &path, files);
-        } else {
-            let rel = path.strip_prefix(base).expect("inside dist").to_string_lossy().replace('\\', "/");
-            files.push((rel, path));
-        }
-    }
 }
 
 /// Where the plugins workspace put its wasm32 release builds: `A2E_PLUGIN_WASM_DIR`, or the
@@ -59,6 +41,8 @@ fn wasm_dir(root: &Path, out: &Path) -> PathBuf {
     target.join("wasm32-unknown-unknown").join("release")
 }
 
+/// Writes `bundled_plugins.rs`: the bundled plugins that were built, each with its package
+/// metadata and module, and the names of those that were not.
 fn embed_plugins(root: &Path, out: &Path) {
     let dir = wasm_dir(root, out);
     let packages = cargo_packages(root);
@@ -70,11 +54,12 @@ fn embed_plugins(root: &Path, out: &Path) {
         let wasm = dir.join(format!("{}.wasm", name.replace('-', "_")));
         println!("cargo:rerun-if-changed={}", wasm.display());
         println!("cargo:rerun-if-changed={}", root.join("plugins").join(name).join("Cargo.toml").display());
-        let package = packages.iter().find(|p| p["name"] == *name);
+        let package = packages.iter().find(|p| p.name.as_str() == *name);
         match package {
             Some(package) if wasm.is_file() => {
                 let json_path = out.join(format!("{name}.package.json"));
-                std::fs::write(&json_path, package.to_string()).expect("writing package metadata");
+                let json = serde_json::to_string(package).expect("package metadata serializes to JSON");
+                std::fs::write(&json_path, json).expect("writing package metadata");
                 writeln!(
                     code,
                     "    ({name:?}, include_str!({:?}), include_bytes!({:?})),",
@@ -103,25 +88,29 @@ fn embed_plugins(root: &Path, out: &Path) {
 }
 
 /// The packages of the plugins workspace, from `cargo metadata --no-deps`.
-fn cargo_packages(root: &Path) -> Vec<serde_json::Value> {
+fn cargo_packages(root: &Path) -> Vec<Package> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
-        .arg(root.join("plugins").join("Cargo.toml"))
-        .output();
-    match output {
-        Ok(o) if o.status.success() => {
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("cargo metadata prints JSON");
-            v["packages"].as_array().cloned().unwrap_or_default()
+    let metadata = MetadataCommand::new()
+        .cargo_path(cargo)
+        .manifest_path(root.join("plugins").join("Cargo.toml"))
+        .no_deps()
+        .other_options(vec!["--offline".to_owned()])
+        .exec();
+    match metadata {
+        Ok(metadata) => metadata.packages,
+        Err(cargo_metadata::Error::CargoMetadata { stderr }) => {
+            println!("cargo:warning=cargo metadata of plugins/ failed: {}", stderr.lines().next().unwrap_or_default());
+            Vec::new()
         }
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
+        Err(cargo_metadata::Error::ErrUtf8(e)) => {
+            let err = String::from_utf8_lossy(e.as_bytes());
             println!("cargo:warning=cargo metadata of plugins/ failed: {}", err.lines().next().unwrap_or_default());
             Vec::new()
         }
-        Err(e) => {
+        Err(cargo_metadata::Error::Io(e)) => {
             println!("cargo:warning=cargo metadata of plugins/ could not run: {e}");
             Vec::new()
         }
+        Err(e) => panic!("reading the output of cargo metadata of plugins/: {e}"),
     }
 }

@@ -404,7 +404,8 @@ export interface paths {
         /**
          * Calls a plugin function with the request body as its input. Administrators may call every
          *     export; other users only the functions the plugin marks public. A plugin's error envelope
-         *     becomes an error answer with its code; other output is returned as it is.
+         *     becomes an error answer with its code; other output is returned as it is. Input and output are
+         *     free-form: each function defines its own, so the document gives them no schema.
          */
         post: operations["call_function"];
         delete?: never;
@@ -607,6 +608,86 @@ export interface components {
             /** @description The new password, 8 to 256 characters. */
             new_password: string;
         };
+        /** @description Where a backup was written. */
+        DbBackupReport: {
+            /**
+             * Format: int64
+             * @description Size of the backup, in bytes.
+             */
+            bytes: number;
+            /** @description The key store needed to restore it (absent for a plain database). */
+            keystore_path?: string | null;
+            /** @description The backup database file. */
+            path: string;
+        };
+        /** @description What the page checks of the database found ([`Db::integrity_check`]). */
+        DbIntegrityReport: {
+            /** @description Pages failing their HMAC in `PRAGMA cipher_integrity_check` (empty when fine). */
+            cipher_integrity_check: string[];
+            /** @description Whether both checks passed. */
+            ok: boolean;
+            /** @description Problems reported by `PRAGMA quick_check` (empty when fine). */
+            quick_check: string[];
+        };
+        /** @description How the database's schema compares with the one this build expects ([`Db::verify_schema`]). */
+        DbSchemaReport: {
+            /**
+             * Format: int32
+             * @description Version this build expects.
+             */
+            expected_version: number;
+            /** @description Expected indexes that are missing. */
+            missing_indexes: string[];
+            /** @description Expected tables that are missing. */
+            missing_tables: string[];
+            /** @description Whether everything matches. */
+            ok: boolean;
+            /**
+             * Format: int32
+             * @description Version found.
+             */
+            version: number;
+        };
+        /** @description Sizes, counts and cipher settings of an open database. */
+        DbStats: {
+            /** @description Crypto provider, when encrypted. */
+            cipher_provider?: string | null;
+            /** @description SQLCipher version, when encrypted. */
+            cipher_version?: string | null;
+            /** @description Whether SQLCipher encrypts the file. */
+            encrypted: boolean;
+            /**
+             * Format: int64
+             * @description Size of the database file, in bytes.
+             */
+            file_bytes: number;
+            /** @description Fingerprint of the data key (never the key), when encrypted. */
+            key_fingerprint?: string | null;
+            /**
+             * Format: int64
+             * @description Pages in the file.
+             */
+            page_count: number;
+            /**
+             * Format: int64
+             * @description Page size in bytes.
+             */
+            page_size: number;
+            /**
+             * Format: int32
+             * @description Schema version (`PRAGMA user_version`).
+             */
+            schema_version: number;
+            /** @description Rows per table. */
+            tables: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Size of the write-ahead log, in bytes.
+             */
+            wal_bytes: number;
+        };
         /** @description Encryption and health of the database. */
         DbStatus: {
             /** @description SQLCipher version. */
@@ -627,10 +708,24 @@ export interface components {
              */
             schema_version: number;
         };
+        /** @description The schema and integrity reports of a database check. */
+        DbVerifyReport: {
+            /** @description What the page checks found. */
+            integrity: components["schemas"]["DbIntegrityReport"];
+            /** @description Whether the schema matches and every check passed. */
+            ok: boolean;
+            /** @description How the schema compares with the expected one. */
+            schema: components["schemas"]["DbSchemaReport"];
+        };
         /** @description An email address. */
         EmailRequest: {
             /** @description Email address: name@domain, at most 254 characters, no spaces or control characters. */
             email: string;
+        };
+        /** @description The answer to a redeemed email verification token. */
+        EmailVerified: {
+            /** @description Always true: the address is confirmed. */
+            verified: boolean;
         };
         /** @description The JSON body of every error answer. */
         ErrorBody: {
@@ -655,6 +750,11 @@ export interface components {
              * @description Seconds since the server started.
              */
             uptime_secs: number;
+        };
+        /** @description The answer to a logout. */
+        LoggedOut: {
+            /** @description Whether a session was found and ended (false when it had ended already). */
+            logged_out: boolean;
         };
         /** @description Email and password. */
         LoginRequest: {
@@ -683,6 +783,36 @@ export interface components {
             session_token: string;
             /** @description The signed-in user. */
             user: components["schemas"]["UserView"];
+        };
+        /**
+         * @description The answer to a request that may send an account email (signup, a new verification link, a
+         *     password reset): the same whether or not the address has an account.
+         */
+        MailStatus: {
+            /** @description `verification_sent` (signup, resend verification) or `reset_sent` (password reset). */
+            status: string;
+        };
+        /** @description The answer to a password change. */
+        PasswordChanged: {
+            /** @description Always true: the new password is set and every session of the user has ended. */
+            changed: boolean;
+        };
+        /** @description The answer to a password set with a reset token. */
+        PasswordReset: {
+            /** @description Always true: the new password is set and every session of the account has ended. */
+            reset: boolean;
+        };
+        /** @description The grants a plugin holds and the ones its manifest asks for. */
+        PluginGrants: {
+            /** @description Grants held now. */
+            granted: string[];
+            /** @description Grants the manifest asks for. */
+            requested: string[];
+        };
+        /** @description The answer to a removal. */
+        PluginRemoved: {
+            /** @description Name of the plugin that was removed. */
+            removed: string;
         };
         /** @description The fields of a plugin upload (`multipart/form-data`). */
         PluginUpload: {
@@ -821,6 +951,18 @@ export interface components {
             /** @description The refresh token. */
             refresh_token: string;
         };
+        /** @description A new access token and refresh token, in exchange for a refresh token. */
+        RefreshResponse: {
+            /**
+             * Format: int64
+             * @description Its expiry, Unix seconds.
+             */
+            access_expires_at: number;
+            /** @description Short-lived JWT access token. */
+            access_token: string;
+            /** @description The next refresh token (single use; the one presented is spent). */
+            refresh_token: string;
+        };
         /** @description A reset token and the new password. */
         ResetConfirmRequest: {
             /** @description The new password, 8 to 256 characters. */
@@ -885,6 +1027,13 @@ export interface components {
              */
             ticks_skipped: number;
         };
+        /** @description The answer to ending one of the user's sessions. */
+        SessionEnded: {
+            /** @description Whether it was the session of this request (its cookie is then cleared). */
+            current: boolean;
+            /** @description Always true: the session and its refresh tokens are gone. */
+            ended: boolean;
+        };
         /** @description One of the user's sessions. */
         SessionItem: {
             /**
@@ -911,6 +1060,14 @@ export interface components {
         SessionView: {
             /** @description The user. */
             user: components["schemas"]["UserView"];
+        };
+        /** @description The answer to ending every session of the user. */
+        SessionsEnded: {
+            /**
+             * Format: int64
+             * @description How many sessions were ended.
+             */
+            sessions_ended: number;
         };
         /** @description Whether the first administrator still has to be created. */
         SetupStatus: {
@@ -1058,7 +1215,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DbBackupReport"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -1129,7 +1288,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DbStats"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -1271,7 +1432,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DbVerifyReport"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -1346,7 +1509,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PasswordChanged"];
+                };
             };
             400: {
                 headers: {
@@ -1545,7 +1710,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["LoggedOut"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -1625,7 +1792,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SessionsEnded"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -1709,7 +1878,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PasswordReset"];
+                };
             };
             400: {
                 headers: {
@@ -1810,7 +1981,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MailStatus"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -2077,7 +2250,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RefreshResponse"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -2179,7 +2354,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MailStatus"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -2397,7 +2574,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SessionEnded"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -2489,7 +2668,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MailStatus"];
+                };
             };
             400: {
                 headers: {
@@ -2589,7 +2770,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["EmailVerified"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -2983,7 +3166,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PluginRemoved"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {
@@ -3069,14 +3254,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description the function's input */
+        /** @description the function's input: free-form JSON, no fixed schema */
         requestBody: {
             content: {
                 "application/json": unknown;
             };
         };
         responses: {
-            /** @description the function's output */
+            /** @description the function's own output: free-form, no fixed schema (JSON or raw bytes) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3384,7 +3569,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PluginGrants"];
+                };
             };
             /** @description The request is malformed: bad JSON, parameters or fields, or a token in the URL */
             400: {

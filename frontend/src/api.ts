@@ -32,17 +32,7 @@ export type DbStatus = Schemas["DbStatus"];
 export type AuditEvent = Schemas["AuditEventView"];
 export type ErrorBody = Schemas["ErrorBody"];
 
-/** The database's statistics (`db_stats`; the OpenAPI document does not describe them). */
-export interface DbStats {
-  schema_version: number;
-  encrypted: boolean;
-  cipher_version: string | null;
-  page_size: number;
-  page_count: number;
-  file_bytes: number;
-  wal_bytes: number;
-  tables: Record<string, number>;
-}
+export type DbStats = Schemas["DbStats"];
 
 /** The filter of `audit_events` (its query string). */
 export interface AuditQuery {

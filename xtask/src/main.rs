@@ -19,8 +19,9 @@ mod report;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test            set up, then run every check: fmt, clippy (warnings denied), all Rust tests,
-                  the API fuzzer, the UI's unit tests and the browser end-to-end test
+  test            set up, then run every check: fmt, unused dependencies (cargo-machete),
+                  clippy (warnings denied), all Rust tests, the API fuzzer, the UI's unit tests
+                  and the browser end-to-end test
   run [ARGS...]   set up, build a2e (plugins, web UI, release binary) and run it with ARGS
                   (default: `serve` on the user's data dir)
   bench           run every benchmark and write docs/BENCHMARKS.md from their figures
@@ -128,6 +129,45 @@ fn debian_tool(binary: &str, package: &str) -> Result<()> {
         }
     }
     bail!("`{binary}` is needed here; install it (Debian/Ubuntu: sudo apt-get install {package})")
+}
+
+/// The cargo-machete release `cargo xtask test` installs when it is missing.
+const CARGO_MACHETE_VERSION: &str = "0.9.2";
+
+/// `cargo machete` with `args`, run in the checkout. cargo-machete takes a set `CARGO_PKG_NAME`
+/// (which `cargo run` gives this task, and its children inherit) to mean that cargo did not start
+/// it, and would then read the `machete` argument as a directory to scan; so it is removed.
+fn cargo_machete(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.arg("machete").args(args).current_dir(root()).env_remove("CARGO_PKG_NAME");
+    cmd
+}
+
+/// Fails when a crate of the host workspace, of the plugins workspace, the plugin SDK or the fuzz
+/// targets declares a dependency that its code never names (cargo-machete reads the sources, it
+/// builds nothing).
+/// Installs cargo-machete from crates.io when it is missing.
+fn unused_dependencies() -> Result<()> {
+    if !cargo_machete(&["--version"]).output().is_ok_and(|o| o.status.success()) {
+        step(&format!("installing cargo-machete {CARGO_MACHETE_VERSION} from crates.io"));
+        let status = Command::new("cargo")
+            .args(["install", "--locked", "cargo-machete", "--version", CARGO_MACHETE_VERSION])
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            bail!("could not install cargo-machete; run `cargo install --locked cargo-machete`");
+        }
+    }
+    step("cargo machete (unused dependencies: host, plugins, fuzz targets)");
+    // The crates' folders only: frontend/ holds npm packages, some with a Cargo.toml of their own.
+    let args = ["--skip-target-dir", "crates", "xtask", "plugins", "fuzz"];
+    let status = cargo_machete(&args).status().context("starting cargo machete")?;
+    if !status.success() {
+        bail!(
+            "`cargo machete {}` failed ({status}): remove the unused dependencies it lists, or, for one used in a way it cannot see, list it under `[package.metadata.cargo-machete] ignored` in that crate's Cargo.toml with a comment saying why",
+            args.join(" ")
+        );
+    }
+    Ok(())
 }
 
 /// Makes sure the toolchain pieces the build needs are installed.
@@ -315,6 +355,7 @@ fn test() -> Result<()> {
     cargo(&["fmt", "--all", "--check"])?;
     cargo_in(&root().join("plugins"), &["fmt", "--all", "--check"])?;
     cargo_in(&root().join("fuzz"), &["fmt", "--all", "--check"])?;
+    unused_dependencies()?;
     build_plugins()?;
     step("cargo clippy (warnings denied, host and plugins)");
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

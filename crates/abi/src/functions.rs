@@ -113,7 +113,15 @@ macro_rules! host_functions {
     (@exists $t:ident) => { let _: Option<crate::$t> = None; };
 }
 
-host_functions! {
+/// Hands the table of every host function to `$callback`, a `macro_rules!` macro taking lines of
+/// the form `name: Grant, Request => Response, errors, "summary";` (`Response` is `T` or `[T]`,
+/// both types of this crate). This crate derives [`HOST_FUNCTIONS`] and the JSON Schemas from it,
+/// the host its dispatch and the PDK its typed wrappers, so adding a host function is one line
+/// here, one handler and one test.
+#[macro_export]
+macro_rules! host_function_table {
+    ($callback:ident) => {
+        $callback! {
     db_create_user: DbUsers, CreateUser => User, &["USER_EXISTS"], "Create a user; USER_EXISTS names the colliding field (email or name).";
     db_get_user_by_email: DbUsers, ByEmail => User, NF, "Find a user by email (normalised: trim, NFC, Unicode lower case).";
     db_get_user_by_uuid: DbUsers, ByUuid => User, NF, "Find a user by uuid.";
@@ -196,7 +204,11 @@ host_functions! {
     http_open: Http, HttpRequest => HttpStream, &["TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"], "Send an HTTP(S) request and return the response head; read the body with http_read.";
     http_read: Http, HttpRead => HttpChunk, &["NOT_FOUND", "CONFLICT", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Read what arrived of a stream's body, waiting up to wait_ms for more.";
     http_close: Http, HttpClose => Deleted, NONE, "Close a stream; the connection is dropped.";
+        }
+    };
 }
+
+host_function_table!(host_functions);
 
 #[cfg(feature = "schema")]
 fn round_trip_as<T: serde::de::DeserializeOwned + serde::Serialize>(

@@ -834,6 +834,10 @@ pub struct CallContext {
     /// app); absent for schedules, events, rooms and the CLI.
     #[serde(default)]
     pub user: Option<CallUser>,
+    /// The plugin that called this one through `plugin_call`; absent when the host called it
+    /// (for a request, a room, a schedule, an event or the CLI).
+    #[serde(default)]
+    pub caller: Option<String>,
 }
 
 /// The signed-in user behind a call.

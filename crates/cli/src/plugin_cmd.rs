@@ -1,6 +1,6 @@
 //! `a2e plugin ...`: new, build, install, list, call, remove, grants, grant, revoke, enable, disable.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -9,6 +9,7 @@ use a2e_host::manifest::PluginManifest;
 use a2e_host::{CallOptions, Host, HostConfig, InstallOptions};
 use a2e_server::plugins::{sign_in_lockout, PluginChange};
 use anyhow::{bail, Context};
+use cargo_metadata::{Message, MetadataCommand};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
@@ -545,6 +546,18 @@ strip = true
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says what went wrong running `cargo metadata` (as `cargo`) on `manifest_path`.
+fn metadata_error(error: cargo_metadata::Error, cargo: &str, manifest_path: &Path) -> anyhow::Error {
+    match error {
+        cargo_metadata::Error::Io(e) => anyhow::Error::new(e)
+            .context(format!("running `{cargo} metadata` for {} (is cargo installed?)", manifest_path.display())),
+        cargo_metadata::Error::CargoMetadata { stderr } => {
+            anyhow::anyhow!("cargo metadata failed for {}: {}", manifest_path.display(), stderr.trim_end())
+        }
+        other => anyhow::Error::new(other).context(format!("reading cargo metadata of {}", manifest_path.display())),
+    }
+}
+
 fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     let manifest_path = dir.join("Cargo.toml");
     if !manifest_path.is_file() && dir.join("package.json").is_file() {
@@ -558,22 +571,19 @@ fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> 
         ));
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let metadata = Command::new(&cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
-        .arg(&manifest_path)
-        .output()
-        .context("running cargo metadata (is cargo installed?)")?;
-    if !metadata.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&metadata.stderr));
-    }
-    let metadata: Value = serde_json::from_slice(&metadata.stdout)?;
+    let metadata = MetadataCommand::new()
+        .cargo_path(&cargo)
+        .manifest_path(&manifest_path)
+        .no_deps()
+        .exec()
+        .map_err(|e| metadata_error(e, &cargo, &manifest_path))?;
     let wanted = manifest_path.canonicalize()?;
-    let package = metadata["packages"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["manifest_path"].as_str().map(PathBuf::from).as_ref() == Some(&wanted)))
-        .ok_or_else(|| anyhow::anyhow!("{} is not a package manifest", manifest_path.display()))?
-        .clone();
-    let name = package["name"].as_str().unwrap_or_default().to_owned();
+    let package = metadata
+        .packages
+        .into_iter()
+        .find(|p| p.manifest_path.as_std_path() == wanted.as_path())
+        .ok_or_else(|| anyhow::anyhow!("{} is not a package manifest", manifest_path.display()))?;
+    let name = package.name.to_string();
     a2e_host::manifest::check_name(&name)?;
 
     eprintln!("building {name} for wasm32-unknown-unknown (release)...");
@@ -585,26 +595,27 @@ fn build(cli: &Cli, dir: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> 
         .stderr(Stdio::inherit())
         .spawn()
         .context("running cargo build")?;
-    let mut stdout = String::new();
-    child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+    // Every message is read before waiting, so cargo never blocks on a full pipe.
+    let messages = Message::parse_stream(BufReader::new(child.stdout.take().expect("piped")))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let status = child.wait()?;
     if !status.success() {
         bail!("the build failed (see the compiler output above); if the target is missing run `rustup target add wasm32-unknown-unknown`");
     }
-    let wasm_path = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"].as_str().map(|n| n.replace('-', "_")) == Some(name.replace('-', "_"))
+    let wasm_path = messages
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::CompilerArtifact(artifact) if artifact.target.name.replace('-', "_") == name.replace('-', "_") => {
+                Some(artifact.filenames)
+            }
+            _ => None,
         })
-        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .flatten()
+        .find(|f| f.extension() == Some("wasm"))
         .ok_or_else(|| anyhow::anyhow!("the build produced no .wasm; is the crate-type cdylib?"))?;
-    let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {wasm_path}"))?;
 
-    let manifest = PluginManifest::from_cargo_package(&package, &wasm)?;
+    let manifest = PluginManifest::from_cargo_package(&serde_json::to_value(&package)?, &wasm)?;
     let file = manifest.wasm.file.clone();
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("dist"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -18,6 +18,7 @@ pub const BACKUP_KEYSTORE_SUFFIX: &str = ".keystore.json";
 
 /// Sizes, counts and cipher settings of an open database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DbStats))]
 pub struct Stats {
     /// Schema version (`PRAGMA user_version`).
     pub schema_version: u32,
@@ -41,8 +42,9 @@ pub struct Stats {
     pub tables: BTreeMap<String, i64>,
 }
 
-/// Result of [`Db::verify_schema`].
+/// How the database's schema compares with the one this build expects ([`Db::verify_schema`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DbSchemaReport))]
 pub struct SchemaReport {
     /// Version found.
     pub version: u32,
@@ -56,8 +58,9 @@ pub struct SchemaReport {
     pub ok: bool,
 }
 
-/// Result of [`Db::integrity_check`].
+/// What the page checks of the database found ([`Db::integrity_check`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DbIntegrityReport))]
 pub struct IntegrityReport {
     /// Problems reported by `PRAGMA quick_check` (empty when fine).
     pub quick_check: Vec<String>,
@@ -67,12 +70,15 @@ pub struct IntegrityReport {
     pub ok: bool,
 }
 
-/// Result of a backup.
+/// Where a backup was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DbBackupReport))]
 pub struct BackupReport {
     /// The backup database file.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     /// The key store needed to restore it (absent for a plain database).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub keystore_path: Option<PathBuf>,
     /// Size of the backup, in bytes.
     pub bytes: u64,

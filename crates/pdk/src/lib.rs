@@ -1,8 +1,10 @@
 //! a2e-pdk: what a plugin author uses to write an a2e plugin.
 //!
-//! Typed functions over a2e's host functions (`db`, `kv`, `time`, `random`, `log`, `config`,
-//! `events`, `crypto`, `token`, `email`, `ratelimit`): a plugin never handles memory offsets or
-//! JSON by hand. Each returns `Result<T, HostError>`; a missing grant is an ordinary
+//! Typed functions over a2e's host functions: [`host`] has every one, generated from the ABI
+//! table (`host::db_get_user_by_uuid`, `host::room_send`, ...), and the modules `kv`, `time`,
+//! `random`, `log`, `config`, `context`, `events`, `crypto`, `token`, `email`, `ratelimit`,
+//! `rooms`, `http` and `plugins` give shorter forms of the common ones. A plugin never handles
+//! memory offsets or JSON by hand. Each returns `Result<T, HostError>`; a missing grant is an ordinary
 //! `PERMISSION_DENIED` error, never a trap. [`handle`] turns a plugin function into the envelope
 //! protocol: JSON request in, `{success, data, error}` out.
 //!
@@ -38,7 +40,7 @@ pub type Result<T, E = HostError> = std::result::Result<T, E>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        config, context, crypto, db, email, error, events, handle, http, info, kv, log, plugins, random, ratelimit,
+        config, context, crypto, email, error, events, handle, host, http, info, kv, log, plugins, random, ratelimit,
         room, rooms, time, token, warn, HostError, Result,
     };
     pub use extism_pdk::{plugin_fn, FnResult};
@@ -53,11 +55,11 @@ mod raw {
     use extism_pdk::{Error, ManagedMemory, Memory, ToMemory};
 
     macro_rules! imports {
-        ($($name:ident),* $(,)?) => {
+        ($($name:ident: $grant:ident, $req:ident => $resp:tt, $errors:expr, $summary:literal;)+) => {
             mod import {
                 #[link(wasm_import_module = "extism:host/user")]
                 extern "C" {
-                    $(pub fn $name(input: u64) -> u64;)*
+                    $(pub fn $name(input: u64) -> u64;)+
                 }
             }
 
@@ -76,102 +78,19 @@ mod raw {
                     answer.free();
                     Ok(bytes)
                 }
-            )*
+            )+
 
             /// The raw import called `name`, if a2e provides one.
             pub fn by_name(name: &str) -> Option<unsafe fn(Vec<u8>) -> Result<Vec<u8>, Error>> {
                 match name {
-                    $(stringify!($name) => Some($name),)*
+                    $(stringify!($name) => Some($name),)+
                     _ => None,
                 }
             }
         };
     }
 
-    imports!(
-        db_create_user,
-        db_get_user_by_email,
-        db_get_user_by_uuid,
-        db_update_user_password,
-        db_replace_user_password_hash,
-        db_update_user_email_verified,
-        db_update_user_profile,
-        db_create_session,
-        db_get_session,
-        db_touch_session,
-        db_list_user_sessions,
-        db_delete_session,
-        db_delete_user_sessions,
-        db_cleanup_expired_sessions,
-        db_create_email_verification_token,
-        db_get_email_verification_token,
-        db_delete_email_verification_token,
-        db_consume_email_verification_token,
-        db_delete_user_email_verification_tokens,
-        db_create_password_reset_token,
-        db_get_password_reset_token,
-        db_delete_password_reset_token,
-        db_consume_password_reset_token,
-        db_replace_password_reset_token,
-        db_delete_user_password_reset_tokens,
-        db_create_refresh_token,
-        db_get_refresh_token,
-        db_rotate_refresh_token,
-        db_revoke_refresh_family,
-        db_revoke_user_refresh_tokens,
-        db_create_agent,
-        db_get_agent,
-        db_update_agent,
-        db_delete_agent,
-        db_list_agents,
-        db_create_chat_session,
-        db_get_chat_session,
-        db_update_chat_session_title,
-        db_delete_chat_session,
-        db_list_chat_sessions,
-        db_add_chat_message,
-        db_update_chat_message,
-        db_search_chat_messages,
-        db_get_chat_message,
-        db_list_chat_messages,
-        db_delete_chat_message,
-        db_get_setting,
-        db_set_setting,
-        db_delete_setting,
-        db_list_settings,
-        db_create_agent_execution,
-        db_update_agent_execution,
-        db_get_agent_execution,
-        db_list_agent_executions,
-        kv_get,
-        kv_set,
-        kv_delete,
-        kv_list,
-        ratelimit_hit,
-        ratelimit_peek,
-        ratelimit_reset,
-        time_now,
-        random_bytes,
-        log,
-        config_get,
-        context_get,
-        event_emit,
-        crypto_hash_password,
-        crypto_verify_password,
-        token_sign,
-        token_verify,
-        email_send,
-        room_create,
-        room_close,
-        room_list,
-        room_send,
-        room_kick,
-        plugin_call,
-        http_request,
-        http_open,
-        http_read,
-        http_close,
-    );
+    a2e_abi::host_function_table!(imports);
 }
 
 /// Calls a host function by name with raw request bytes and returns the raw envelope bytes.
@@ -197,127 +116,27 @@ fn call<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
     envelope.into_result()
 }
 
-macro_rules! host {
-    ($(#[$doc:meta])* $raw:ident => fn $name:ident($req:ty) -> $resp:ty) => {
-        $(#[$doc])*
-        pub fn $name(req: &$req) -> $crate::Result<$resp> {
-            $crate::call($crate::raw::$raw, req)
-        }
+/// Generates [`host`]: one typed function per host function of the ABI table, named as the
+/// table names it, taking the table's request type and answering its response type.
+macro_rules! typed_wrappers {
+    ($($name:ident: $grant:ident, $req:ident => $resp:tt, $errors:expr, $summary:literal;)+) => {
+        $(
+            #[doc = $summary]
+            #[doc = ""]
+            #[doc = concat!("Needs the grant [`Grant::", stringify!($grant), "`](crate::abi::Grant::", stringify!($grant), "); its errors are listed in docs/plugin-abi.md.")]
+            pub fn $name(req: &crate::abi::$req) -> crate::Result<typed_wrappers!(@type $resp)> {
+                crate::call(crate::raw::$name, req)
+            }
+        )+
     };
+    (@type [$t:ident]) => { Vec<crate::abi::$t> };
+    (@type $t:ident) => { crate::abi::$t };
 }
 
-/// Users, sessions, tokens, agents, chat, settings and executions (grants `db:*`).
-pub mod db {
-    use crate::abi::*;
-
-    host!(/// Creates a user (`USER_EXISTS` on a taken email or name).
-        db_create_user => fn create_user(CreateUser) -> User);
-    host!(/// Finds a user by email (normalised).
-        db_get_user_by_email => fn get_user_by_email(ByEmail) -> User);
-    host!(/// Finds a user by uuid.
-        db_get_user_by_uuid => fn get_user_by_uuid(ByUuid) -> User);
-    host!(/// Replaces a user's password hash.
-        db_update_user_password => fn update_user_password(UpdatePassword) -> Empty);
-    host!(/// Replaces the hash only if it still equals `expected`.
-        db_replace_user_password_hash => fn replace_user_password_hash(ReplacePasswordHash) -> Replaced);
-    host!(/// Sets whether the email is verified.
-        db_update_user_email_verified => fn update_user_email_verified(UpdateEmailVerified) -> Empty);
-    host!(/// Updates name, avatar and bio.
-        db_update_user_profile => fn update_user_profile(UpdateProfile) -> User);
-    host!(/// Stores a session.
-        db_create_session => fn create_session(CreateSession) -> Session);
-    host!(/// Fetches a session.
-        db_get_session => fn get_session(ById) -> Session);
-    host!(/// Moves a live session's expiry.
-        db_touch_session => fn touch_session(TouchSession) -> Empty);
-    host!(/// Lists a user's sessions.
-        db_list_user_sessions => fn list_user_sessions(ByUserUuid) -> Vec<Session>);
-    host!(/// Deletes a session.
-        db_delete_session => fn delete_session(ById) -> Deleted);
-    host!(/// Deletes every session of a user.
-        db_delete_user_sessions => fn delete_user_sessions(ByUserUuid) -> Count);
-    host!(/// Deletes expired sessions.
-        db_cleanup_expired_sessions => fn cleanup_expired_sessions(Empty) -> Count);
-    host!(/// Stores an email-verification token hash.
-        db_create_email_verification_token => fn create_email_verification_token(CreateOneTimeToken) -> OneTimeToken);
-    host!(/// Fetches an email-verification token.
-        db_get_email_verification_token => fn get_email_verification_token(ByTokenHash) -> OneTimeToken);
-    host!(/// Deletes an email-verification token.
-        db_delete_email_verification_token => fn delete_email_verification_token(ByTokenHash) -> Deleted);
-    host!(/// Consumes an email-verification token (single use).
-        db_consume_email_verification_token => fn consume_email_verification_token(ByTokenHash) -> OneTimeToken);
-    host!(/// Deletes a user's email-verification tokens.
-        db_delete_user_email_verification_tokens => fn delete_user_email_verification_tokens(ByUserUuid) -> Count);
-    host!(/// Stores a password-reset token hash.
-        db_create_password_reset_token => fn create_password_reset_token(CreateOneTimeToken) -> OneTimeToken);
-    host!(/// Fetches a password-reset token.
-        db_get_password_reset_token => fn get_password_reset_token(ByTokenHash) -> OneTimeToken);
-    host!(/// Deletes a password-reset token.
-        db_delete_password_reset_token => fn delete_password_reset_token(ByTokenHash) -> Deleted);
-    host!(/// Consumes a password-reset token (single use).
-        db_consume_password_reset_token => fn consume_password_reset_token(ByTokenHash) -> OneTimeToken);
-    host!(/// Replaces a user's password-reset tokens with a new one, atomically.
-        db_replace_password_reset_token => fn replace_password_reset_token(CreateOneTimeToken) -> OneTimeToken);
-    host!(/// Deletes a user's password-reset tokens.
-        db_delete_user_password_reset_tokens => fn delete_user_password_reset_tokens(ByUserUuid) -> Count);
-    host!(/// Stores the first refresh token of a family.
-        db_create_refresh_token => fn create_refresh_token(CreateRefreshToken) -> RefreshToken);
-    host!(/// Fetches a refresh token.
-        db_get_refresh_token => fn get_refresh_token(ByTokenHash) -> RefreshToken);
-    host!(/// Rotates a refresh token (reuse revokes the family).
-        db_rotate_refresh_token => fn rotate_refresh_token(RotateRefreshToken) -> Rotation);
-    host!(/// Revokes a refresh family.
-        db_revoke_refresh_family => fn revoke_refresh_family(ByFamily) -> Count);
-    host!(/// Revokes a user's refresh tokens.
-        db_revoke_user_refresh_tokens => fn revoke_user_refresh_tokens(ByUserUuid) -> Count);
-    host!(/// Creates an agent.
-        db_create_agent => fn create_agent(AgentInput) -> Agent);
-    host!(/// Fetches an agent.
-        db_get_agent => fn get_agent(ById) -> Agent);
-    host!(/// Replaces an agent's fields.
-        db_update_agent => fn update_agent(AgentInput) -> Agent);
-    host!(/// Deletes an agent.
-        db_delete_agent => fn delete_agent(ById) -> Deleted);
-    host!(/// Lists agents.
-        db_list_agents => fn list_agents(ListAgents) -> Vec<Agent>);
-    host!(/// Creates a chat session.
-        db_create_chat_session => fn create_chat_session(CreateChatSession) -> ChatSession);
-    host!(/// Fetches a chat session.
-        db_get_chat_session => fn get_chat_session(ById) -> ChatSession);
-    host!(/// Renames a chat session.
-        db_update_chat_session_title => fn update_chat_session_title(UpdateTitle) -> ChatSession);
-    host!(/// Deletes a chat session.
-        db_delete_chat_session => fn delete_chat_session(ById) -> Deleted);
-    host!(/// Lists chat sessions.
-        db_list_chat_sessions => fn list_chat_sessions(ListChatSessions) -> Vec<ChatSession>);
-    host!(/// Adds a chat message.
-        db_add_chat_message => fn add_chat_message(AddChatMessage) -> ChatMessage);
-    host!(/// Fetches a chat message.
-        db_get_chat_message => fn get_chat_message(ById) -> ChatMessage);
-    host!(/// Lists a session's messages.
-        db_list_chat_messages => fn list_chat_messages(ListChatMessages) -> Vec<ChatMessage>);
-    host!(/// Deletes a chat message.
-        db_delete_chat_message => fn delete_chat_message(ById) -> Deleted);
-    host!(/// Replaces a message's content and status.
-        db_update_chat_message => fn update_chat_message(UpdateChatMessage) -> ChatMessage);
-    host!(/// Full-text search of messages, best match first.
-        db_search_chat_messages => fn search_chat_messages(SearchChatMessages) -> Vec<ChatMessage>);
-    host!(/// Reads a setting.
-        db_get_setting => fn get_setting(ByKey) -> Setting);
-    host!(/// Writes a setting.
-        db_set_setting => fn set_setting(SetSetting) -> Setting);
-    host!(/// Deletes a setting.
-        db_delete_setting => fn delete_setting(ByKey) -> Deleted);
-    host!(/// Lists settings.
-        db_list_settings => fn list_settings(Page) -> Vec<Setting>);
-    host!(/// Records the start of an agent run.
-        db_create_agent_execution => fn create_agent_execution(CreateAgentExecution) -> AgentExecution);
-    host!(/// Updates an agent run.
-        db_update_agent_execution => fn update_agent_execution(UpdateAgentExecution) -> AgentExecution);
-    host!(/// Fetches an agent run.
-        db_get_agent_execution => fn get_agent_execution(ById) -> AgentExecution);
-    host!(/// Lists agent runs.
-        db_list_agent_executions => fn list_agent_executions(ListAgentExecutions) -> Vec<AgentExecution>);
+/// Every host function, typed, under the name the ABI table gives it (`db_create_user`,
+/// `room_send`, ...). The modules below add shorter forms for the common ones.
+pub mod host {
+    a2e_abi::host_function_table!(typed_wrappers);
 }
 
 /// The plugin's own key-value store (grant `kv`).
@@ -330,7 +149,7 @@ pub mod kv {
 
     /// Reads a key.
     pub fn get(key: &str) -> Result<Option<Vec<u8>>> {
-        let value: KvValue = crate::call(crate::raw::kv_get, &ByKey { key: key.into() })?;
+        let value: KvValue = crate::host::kv_get(&ByKey { key: key.into() })?;
         value.value.map(|v| B64.decode(v).map_err(|e| error(codes::INTERNAL, e.to_string()))).transpose()
     }
 
@@ -341,13 +160,13 @@ pub mod kv {
 
     /// Writes a key.
     pub fn set(key: &str, value: impl AsRef<[u8]>) -> Result<()> {
-        let _: Empty = crate::call(crate::raw::kv_set, &KvSet { key: key.into(), value: B64.encode(value) })?;
+        let _: Empty = crate::host::kv_set(&KvSet { key: key.into(), value: B64.encode(value) })?;
         Ok(())
     }
 
     /// Deletes a key; returns whether it existed.
     pub fn delete(key: &str) -> Result<bool> {
-        let d: Deleted = crate::call(crate::raw::kv_delete, &ByKey { key: key.into() })?;
+        let d: Deleted = crate::host::kv_delete(&ByKey { key: key.into() })?;
         Ok(d.deleted)
     }
 
@@ -363,7 +182,7 @@ pub mod kv {
     }
 
     fn list_request(req: &KvList) -> Result<Vec<(String, Vec<u8>)>> {
-        let entries: Vec<KvEntry> = crate::call(crate::raw::kv_list, req)?;
+        let entries: Vec<KvEntry> = crate::host::kv_list(req)?;
         entries
             .into_iter()
             .map(|e| B64.decode(e.value).map(|v| (e.key, v)).map_err(|err| error(codes::INTERNAL, err.to_string())))
@@ -373,21 +192,14 @@ pub mod kv {
 
 /// Rate-limit counters in the plugin's own namespace (grant `ratelimit`).
 pub mod ratelimit {
-    use crate::abi::*;
-
-    host!(/// Counts a hit against a fixed window, atomically.
-        ratelimit_hit => fn hit(RateLimitHit) -> RateDecision);
-    host!(/// Reads a counter without counting.
-        ratelimit_peek => fn peek(RateLimitKey) -> Count);
-    host!(/// Clears a counter.
-        ratelimit_reset => fn reset(RateLimitKey) -> Empty);
+    pub use crate::host::{ratelimit_hit as hit, ratelimit_peek as peek, ratelimit_reset as reset};
 }
 
 /// The host clock (grant `time`).
 pub mod time {
     /// Unix time in milliseconds from the host clock.
     pub fn now() -> crate::Result<i64> {
-        let now: crate::abi::Now = crate::call(crate::raw::time_now, &crate::abi::Empty {})?;
+        let now: crate::abi::Now = crate::host::time_now(&crate::abi::Empty {})?;
         Ok(now.unix_ms)
     }
 }
@@ -399,7 +211,7 @@ pub mod random {
 
     /// `len` random bytes (1 to 65536).
     pub fn bytes(len: u32) -> crate::Result<Vec<u8>> {
-        let r: crate::abi::RandomBytes = crate::call(crate::raw::random_bytes, &crate::abi::RandomRequest { len })?;
+        let r: crate::abi::RandomBytes = crate::host::random_bytes(&crate::abi::RandomRequest { len })?;
         B64.decode(r.bytes).map_err(|e| crate::error(crate::codes::INTERNAL, e.to_string()))
     }
 }
@@ -409,7 +221,7 @@ pub mod log {
     /// Writes `message` at `level` ("trace", "debug", "info", "warn", "error").
     pub fn write(level: &str, message: &str) -> crate::Result<()> {
         let _: crate::abi::Empty =
-            crate::call(crate::raw::log, &crate::abi::LogRequest { level: level.into(), message: message.into() })?;
+            crate::host::log(&crate::abi::LogRequest { level: level.into(), message: message.into() })?;
         Ok(())
     }
 }
@@ -430,7 +242,7 @@ macro_rules! warn {
 pub mod config {
     /// Reads a configuration value.
     pub fn get(key: &str) -> crate::Result<Option<String>> {
-        let v: crate::abi::ConfigValue = crate::call(crate::raw::config_get, &crate::abi::ByKey { key: key.into() })?;
+        let v: crate::abi::ConfigValue = crate::host::config_get(&crate::abi::ByKey { key: key.into() })?;
         Ok(v.value)
     }
 }
@@ -439,14 +251,21 @@ pub mod config {
 pub mod context {
     /// The client address of the request that led to this call, when the host knows it.
     pub fn client_addr() -> crate::Result<Option<String>> {
-        let c: crate::abi::CallContext = crate::call(crate::raw::context_get, &crate::abi::Empty {})?;
+        let c: crate::abi::CallContext = crate::host::context_get(&crate::abi::Empty {})?;
         Ok(c.client_addr)
     }
 
     /// The signed-in user whose request led to this call, when there is one.
     pub fn user() -> crate::Result<Option<crate::abi::CallUser>> {
-        let c: crate::abi::CallContext = crate::call(crate::raw::context_get, &crate::abi::Empty {})?;
+        let c: crate::abi::CallContext = crate::host::context_get(&crate::abi::Empty {})?;
         Ok(c.user)
+    }
+
+    /// The plugin that called this one through `plugin_call`, when one did (`None` when the
+    /// host called it).
+    pub fn caller() -> crate::Result<Option<String>> {
+        let c: crate::abi::CallContext = crate::host::context_get(&crate::abi::Empty {})?;
+        Ok(c.caller)
     }
 }
 
@@ -455,57 +274,34 @@ pub mod events {
     /// Records an audit event; returns its id.
     pub fn emit(kind: &str, user_uuid: Option<&str>, data: serde_json::Value) -> crate::Result<i64> {
         let req = crate::abi::EmitEvent { kind: kind.into(), user_uuid: user_uuid.map(Into::into), data };
-        let id: crate::abi::EventId = crate::call(crate::raw::event_emit, &req)?;
+        let id: crate::abi::EventId = crate::host::event_emit(&req)?;
         Ok(id.id)
     }
 }
 
 /// Password hashing (grant `crypto`).
 pub mod crypto {
-    use crate::abi::*;
-
-    host!(/// Hashes a password with argon2id.
-        crypto_hash_password => fn hash_password(HashPassword) -> PasswordHash);
-    host!(/// Verifies a password against a stored hash (or none, at the same cost).
-        crypto_verify_password => fn verify_password(VerifyPassword) -> PasswordCheck);
+    pub use crate::host::{crypto_hash_password as hash_password, crypto_verify_password as verify_password};
 }
 
 /// Tokens signed with the host-held key (grant `token`).
 pub mod token {
-    use crate::abi::*;
-
-    host!(/// Signs claims as an HS256 JWT.
-        token_sign => fn sign(SignToken) -> SignedToken);
-    host!(/// Verifies a JWT.
-        token_verify => fn verify(VerifyToken) -> VerifiedClaims);
+    pub use crate::host::{token_sign as sign, token_verify as verify};
 }
 
 /// The host mailer (grant `email`).
 pub mod email {
-    use crate::abi::*;
-
-    host!(/// Sends a plain-text email.
-        email_send => fn send(SendEmail) -> EmailSent);
+    pub use crate::host::email_send as send;
 }
 
 /// Realtime rooms of this plugin (grant `rooms`).
 pub mod rooms {
-    use crate::abi::*;
-
-    host!(/// Creates a room: `tick_hz` 1-60 for a ticking room (export `room_tick`), 0 for one
-        /// whose messages go to `room_message` one by one.
-        room_create => fn create(RoomCreate) -> RoomInfo);
-    host!(/// Closes a room; its clients are told the reason.
-        room_close => fn close(RoomClose) -> Deleted);
-    host!(/// Lists this plugin's rooms.
-        room_list => fn list(Empty) -> Vec<RoomInfo>);
-    host!(/// Removes a client from a room.
-        room_kick => fn kick(RoomKick) -> Deleted);
+    pub use crate::host::{room_close as close, room_create as create, room_kick as kick, room_list as list};
 
     /// Sends `data` to every client of `room`, or to the clients in `to`; returns how many it reached.
     pub fn send(room: &str, to: Option<Vec<String>>, data: &impl serde::Serialize) -> crate::Result<u64> {
         let data = serde_json::to_value(data).map_err(|e| crate::error(crate::codes::INVALID_INPUT, e.to_string()))?;
-        let count: Count = crate::call(crate::raw::room_send, &RoomSend { room: room.into(), to, data })?;
+        let count = crate::host::room_send(&crate::abi::RoomSend { room: room.into(), to, data })?;
         Ok(count.count)
     }
 }
@@ -520,14 +316,7 @@ pub mod rooms {
 pub mod http {
     use crate::abi::*;
 
-    host!(/// Sends a request and reads the whole response (redirects followed, each checked).
-        http_request => fn request(HttpRequest) -> HttpResponse);
-    host!(/// Sends a request and answers the response head; read the body with `read`.
-        http_open => fn open(HttpRequest) -> HttpStream);
-    host!(/// Reads what arrived of a stream's body, waiting up to `wait_ms` when nothing did.
-        http_read => fn read(HttpRead) -> HttpChunk);
-    host!(/// Closes a stream and drops its connection.
-        http_close => fn close(HttpClose) -> Deleted);
+    pub use crate::host::{http_close as close, http_open as open, http_read as read, http_request as request};
 
     /// An open response body, closed when dropped.
     #[derive(Debug)]

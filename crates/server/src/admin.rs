@@ -43,6 +43,17 @@ pub struct DbStatus {
     pub healthy: bool,
 }
 
+/// The schema and integrity reports of a database check.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DbVerifyReport {
+    /// Whether the schema matches and every check passed.
+    pub ok: bool,
+    /// How the schema compares with the expected one.
+    pub schema: a2e_db::SchemaReport,
+    /// What the page checks found.
+    pub integrity: a2e_db::IntegrityReport,
+}
+
 /// Filters and paging of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -120,7 +131,7 @@ async fn db_status(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson
 
 /// Sizes, row counts and cipher settings.
 #[utoipa::path(get, path = "/api/admin/db/stats", tag = "admin",
-    responses((status = 200, description = "statistics"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "statistics", body = a2e_db::Stats), (status = 403, body = ErrorBody)))]
 async fn db_stats(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<a2e_db::Stats>> {
     let db = state.host().db().clone();
     Ok(ApiJson(blocking(move || Ok(db.stats()?)).await?))
@@ -128,22 +139,24 @@ async fn db_stats(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<
 
 /// Checks the schema, every page (quick_check) and every page HMAC (cipher_integrity_check).
 #[utoipa::path(post, path = "/api/admin/db/verify", tag = "admin",
-    responses((status = 200, description = "schema and integrity reports"), (status = 403, body = ErrorBody)))]
-async fn db_verify(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<serde_json::Value>> {
+    responses((status = 200, description = "schema and integrity reports", body = DbVerifyReport),
+              (status = 403, body = ErrorBody)))]
+async fn db_verify(State(state): State<AppState>, _: Admin) -> ApiResult<ApiJson<DbVerifyReport>> {
     let host = state.host().clone();
     blocking(move || {
         let db = host.db();
         let schema = db.verify_schema()?;
         let integrity = db.integrity_check()?;
         let ok = schema.ok && integrity.ok;
-        Ok(ApiJson(json!({ "ok": ok, "schema": schema, "integrity": integrity })))
+        Ok(ApiJson(DbVerifyReport { ok, schema, integrity }))
     })
     .await
 }
 
 /// Writes an encrypted online backup (with its key store) into `backups/` in the data dir.
 #[utoipa::path(post, path = "/api/admin/db/backup", tag = "admin",
-    responses((status = 200, description = "the backup report"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the backup report", body = a2e_db::BackupReport),
+              (status = 403, body = ErrorBody)))]
 async fn db_backup(State(state): State<AppState>, admin: Admin) -> ApiResult<ApiJson<a2e_db::BackupReport>> {
     let host = state.host().clone();
     let source = state.inner.key_source.clone();

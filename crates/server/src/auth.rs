@@ -85,8 +85,7 @@ impl FromRequestParts<AppState> for Authed {
         } else {
             call::auth(state, "verify_session", json!({ "session_token": token }), client.clone()).await?
         };
-        let user: UserView = serde_json::from_value(answer["user"].clone())
-            .map_err(|e| ApiError::internal("reading the auth plugin's answer about the signed-in user", e))?;
+        let user: UserView = decode(answer["user"].clone(), "answer about the signed-in user")?;
         let session = answer["session"].as_str().map(str::to_owned);
         let authed = Authed { user, session_token: (!is_access_token).then_some(token), session, client };
         parts.extensions.insert(authed.clone());
@@ -295,6 +294,74 @@ pub struct SetupStatus {
     pub needs_setup: bool,
 }
 
+/// The answer to a request that may send an account email (signup, a new verification link, a
+/// password reset): the same whether or not the address has an account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MailStatus {
+    /// `verification_sent` (signup, resend verification) or `reset_sent` (password reset).
+    pub status: String,
+}
+
+/// The answer to a logout.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoggedOut {
+    /// Whether a session was found and ended (false when it had ended already).
+    pub logged_out: bool,
+}
+
+/// The answer to ending every session of the user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionsEnded {
+    /// How many sessions were ended.
+    pub sessions_ended: u64,
+}
+
+/// The answer to a redeemed email verification token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmailVerified {
+    /// Always true: the address is confirmed.
+    pub verified: bool,
+}
+
+/// The answer to a password set with a reset token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordReset {
+    /// Always true: the new password is set and every session of the account has ended.
+    pub reset: bool,
+}
+
+/// The answer to a password change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChanged {
+    /// Always true: the new password is set and every session of the user has ended.
+    pub changed: bool,
+}
+
+/// A new access token and refresh token, in exchange for a refresh token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefreshResponse {
+    /// Short-lived JWT access token.
+    pub access_token: String,
+    /// Its expiry, Unix seconds.
+    pub access_expires_at: i64,
+    /// The next refresh token (single use; the one presented is spent).
+    pub refresh_token: String,
+}
+
+/// The answer to ending one of the user's sessions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionEnded {
+    /// Always true: the session and its refresh tokens are gone.
+    pub ended: bool,
+    /// Whether it was the session of this request (its cookie is then cleared).
+    pub current: bool,
+}
+
+/// Reads the auth plugin's answer `data` as a `T`; `what` names the answer in the error.
+fn decode<T: serde::de::DeserializeOwned>(data: Value, what: &str) -> ApiResult<T> {
+    serde_json::from_value(data).map_err(|e| ApiError::internal(&format!("reading the auth plugin's {what}"), e))
+}
+
 fn cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if state.config().secure_cookies { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -310,8 +377,7 @@ fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
 }
 
 fn login_response(state: &AppState, data: Value) -> ApiResult<Response> {
-    let login: LoginResponse =
-        serde_json::from_value(data).map_err(|e| ApiError::internal("reading the auth plugin's login answer", e))?;
+    let login: LoginResponse = decode(data, "login answer")?;
     let now_ms = state.host().state().clock.now_ms();
     let max_age = (login.session_expires_at - now_ms) / 1000;
     let value = cookie(state, &login.session_token, max_age);
@@ -384,17 +450,18 @@ pub fn create_user(
 
 /// Creates an account and emails a verification link. An email that is taken gets the same answer.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 200, description = "verification sent"), (status = 400, body = ErrorBody),
+    responses((status = 200, description = "verification sent", body = MailStatus), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn signup(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<SignupRequest>,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<MailStatus>> {
     at_least(state.config().min_answer_time, async {
         state.check_account_rate(&req.email)?;
         let body = serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?;
-        Ok(ApiJson(call::auth(&state, "signup", body, client).await?))
+        let data = call::auth(&state, "signup", body, client).await?;
+        Ok(ApiJson(decode(data, "signup answer")?))
     })
     .await
 }
@@ -425,20 +492,23 @@ async fn login(
 
 /// Ends this session and its refresh tokens; clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
-    responses((status = 200, description = "logged out"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "logged out", body = LoggedOut), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, authed: Authed) -> ApiResult<Response> {
     let token = need_session(&authed)?;
     let data = call::auth(&state, "logout", json!({ "session_token": token }), authed.client).await?;
-    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+    let answer: LoggedOut = decode(data, "logout answer")?;
+    Ok(with_cookie(ApiJson(answer).into_response(), cookie(&state, "", 0)))
 }
 
 /// Ends every session of the user; clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth",
-    responses((status = 200, description = "all sessions ended"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "all sessions ended", body = SessionsEnded),
+              (status = 401, body = ErrorBody)))]
 async fn logout_all(State(state): State<AppState>, authed: Authed) -> ApiResult<Response> {
     let token = need_session(&authed)?;
     let data = call::auth(&state, "logout_all", json!({ "session_token": token }), authed.client).await?;
-    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+    let answer: SessionsEnded = decode(data, "answer to ending every session")?;
+    Ok(with_cookie(ApiJson(answer).into_response(), cookie(&state, "", 0)))
 }
 
 /// The signed-in user (and a slid session expiry).
@@ -450,60 +520,68 @@ async fn session(authed: Authed) -> ApiJson<SessionView> {
 
 /// Redeems an email verification token.
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = TokenRequest,
-    responses((status = 200, description = "verified"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "verified", body = EmailVerified), (status = 401, body = ErrorBody)))]
 async fn verify_email(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<TokenRequest>,
-) -> ApiResult<ApiJson<Value>> {
-    Ok(ApiJson(call::auth(&state, "verify_email", json!({ "token": req.token }), client).await?))
+) -> ApiResult<ApiJson<EmailVerified>> {
+    let data = call::auth(&state, "verify_email", json!({ "token": req.token }), client).await?;
+    Ok(ApiJson(decode(data, "email verification answer")?))
 }
 
 /// Sends a new verification link (same answer for unknown addresses).
 #[utoipa::path(post, path = "/api/auth/resend-verification", tag = "auth", request_body = EmailRequest,
-    responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "sent if the account exists", body = MailStatus),
+              (status = 429, body = ErrorBody)))]
 async fn resend_verification(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<EmailRequest>,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<MailStatus>> {
     at_least(state.config().min_answer_time, async {
         state.check_account_rate(&req.email)?;
-        Ok(ApiJson(call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?))
+        let data = call::auth(&state, "request_email_verification", json!({ "email": req.email }), client).await?;
+        Ok(ApiJson(decode(data, "answer to a verification request")?))
     })
     .await
 }
 
 /// Emails a password-reset link (same answer for unknown addresses).
 #[utoipa::path(post, path = "/api/auth/password-reset/request", tag = "auth", request_body = EmailRequest,
-    responses((status = 200, description = "sent if the account exists"), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "sent if the account exists", body = MailStatus),
+              (status = 429, body = ErrorBody)))]
 async fn password_reset_request(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<EmailRequest>,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<MailStatus>> {
     at_least(state.config().min_answer_time, async {
         state.check_account_rate(&req.email)?;
-        Ok(ApiJson(call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?))
+        let data = call::auth(&state, "request_password_reset", json!({ "email": req.email }), client).await?;
+        Ok(ApiJson(decode(data, "answer to a password reset request")?))
     })
     .await
 }
 
 /// Sets a new password with a reset token; ends every session of the account.
 #[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
-    responses((status = 200, description = "password set"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "password set", body = PasswordReset), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 async fn password_reset_confirm(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<ResetConfirmRequest>,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<PasswordReset>> {
     let body = json!({ "token": req.token, "password": req.password });
-    Ok(ApiJson(call::auth(&state, "reset_password", body, client).await?))
+    let data = call::auth(&state, "reset_password", body, client).await?;
+    Ok(ApiJson(decode(data, "password reset answer")?))
 }
 
 /// Changes the password (needs the current one); ends every session.
 #[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 200, description = "changed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "changed", body = PasswordChanged), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     authed: Authed,
@@ -514,18 +592,20 @@ async fn change_password(
     let body =
         json!({ "session_token": token, "current_password": req.current_password, "new_password": req.new_password });
     let data = call::auth(&state, "change_password", body, authed.client).await?;
-    Ok(with_cookie(ApiJson(data).into_response(), cookie(&state, "", 0)))
+    let answer: PasswordChanged = decode(data, "password change answer")?;
+    Ok(with_cookie(ApiJson(answer).into_response(), cookie(&state, "", 0)))
 }
 
 /// Exchanges a refresh token for a new access token and refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, description = "new tokens"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "new tokens", body = RefreshResponse), (status = 401, body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<RefreshRequest>,
-) -> ApiResult<ApiJson<Value>> {
-    Ok(ApiJson(call::auth(&state, "refresh", json!({ "refresh_token": req.refresh_token }), client).await?))
+) -> ApiResult<ApiJson<RefreshResponse>> {
+    let data = call::auth(&state, "refresh", json!({ "refresh_token": req.refresh_token }), client).await?;
+    Ok(ApiJson(decode(data, "refresh answer")?))
 }
 
 /// The signed-in user's profile.
@@ -542,10 +622,11 @@ async fn update_profile(
     State(state): State<AppState>,
     authed: Authed,
     ApiJson(req): ApiJson<ProfileUpdate>,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<UserView>> {
     let token = need_session(&authed)?;
     let body = json!({ "session_token": token, "name": req.name, "avatar": req.avatar, "bio": req.bio });
-    Ok(ApiJson(call::auth(&state, "update_profile", body, authed.client).await?))
+    let data = call::auth(&state, "update_profile", body, authed.client).await?;
+    Ok(ApiJson(decode(data, "updated profile")?))
 }
 
 /// The signed-in user's sessions, as the auth plugin lists them.
@@ -553,20 +634,20 @@ async fn update_profile(
     responses((status = 200, body = Vec<SessionItem>), (status = 401, body = ErrorBody)))]
 async fn sessions(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJson<Vec<SessionItem>>> {
     let data = call::auth_for(&state, "list_sessions", json!({ "current": authed.session }), &authed).await?;
-    let items = serde_json::from_value(data)
-        .map_err(|e| ApiError::internal("reading the auth plugin's list of sessions", e))?;
-    Ok(ApiJson(items))
+    Ok(ApiJson(decode(data, "list of sessions")?))
 }
 
 /// Ends one of the signed-in user's sessions (and its refresh tokens); the auth plugin finds it
 /// among the caller's own.
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, description = "Short session id from the list")),
-    responses((status = 200, description = "ended"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "ended", body = SessionEnded), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 async fn revoke_session(State(state): State<AppState>, authed: Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let body = json!({ "id": id, "current": authed.session });
     let data = call::auth_for(&state, "end_session", body, &authed).await?;
-    let current = data["current"] == true;
-    let response = ApiJson(data).into_response();
+    let answer: SessionEnded = decode(data, "answer to ending a session")?;
+    let current = answer.current;
+    let response = ApiJson(answer).into_response();
     Ok(if current { with_cookie(response, cookie(&state, "", 0)) } else { response })
 }

@@ -140,6 +140,22 @@ pub struct GrantRequest {
     pub grant: String,
 }
 
+/// The answer to a removal.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PluginRemoved {
+    /// Name of the plugin that was removed.
+    pub removed: String,
+}
+
+/// The grants a plugin holds and the ones its manifest asks for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PluginGrants {
+    /// Grants held now.
+    pub granted: Vec<String>,
+    /// Grants the manifest asks for.
+    pub requested: Vec<String>,
+}
+
 /// Options of a removal.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -322,21 +338,22 @@ async fn plugin_view(state: &AppState, name: String) -> ApiResult<PluginView> {
 /// Removes a plugin (`?purge=true` also deletes its data and grants).
 #[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), RemoveQuery),
-    responses((status = 200, description = "removed"), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, description = "removed", body = PluginRemoved), (status = 404, body = ErrorBody),
+              (status = 403, body = ErrorBody),
               (status = 409, description = "SIGN_IN_PROVIDER: the plugin signs people in", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
     Path(name): Path<String>,
     q: Result<Query<RemoveQuery>, QueryRejection>,
-) -> ApiResult<ApiJson<serde_json::Value>> {
+) -> ApiResult<ApiJson<PluginRemoved>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     refuse_lockout(&state, &name, &PluginChange::Remove)?;
     let host = state.host().clone();
     let n = name.clone();
     blocking(move || Ok(host.remove(&n, q.purge)?)).await?;
     audit(&state, &admin, "plugin.removed", &name, json!({ "purge": q.purge })).await;
-    Ok(ApiJson(json!({ "removed": name })))
+    Ok(ApiJson(PluginRemoved { removed: name }))
 }
 
 /// Accepts calls again.
@@ -373,14 +390,11 @@ async fn disable(
 
 /// Grants held and requested.
 #[utoipa::path(get, path = "/api/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
-    responses((status = 200, description = "granted and requested grants"), (status = 404, body = ErrorBody)))]
-async fn grants(
-    State(state): State<AppState>,
-    _: Admin,
-    Path(name): Path<String>,
-) -> ApiResult<ApiJson<serde_json::Value>> {
+    responses((status = 200, description = "granted and requested grants", body = PluginGrants),
+              (status = 404, body = ErrorBody)))]
+async fn grants(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<ApiJson<PluginGrants>> {
     let info = plugin_view(&state, name).await?;
-    Ok(ApiJson(json!({ "granted": info.granted, "requested": info.requested_grants })))
+    Ok(ApiJson(PluginGrants { granted: info.granted, requested: info.requested_grants }))
 }
 
 /// Gives a grant.
@@ -424,11 +438,13 @@ async fn revoke_grant(
 
 /// Calls a plugin function with the request body as its input. Administrators may call every
 /// export; other users only the functions the plugin marks public. A plugin's error envelope
-/// becomes an error answer with its code; other output is returned as it is.
+/// becomes an error answer with its code; other output is returned as it is. Input and output are
+/// free-form: each function defines its own, so the document gives them no schema.
 #[utoipa::path(post, path = "/api/plugins/{name}/call/{function}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), ("function" = String, Path, description = "Exported function")),
-    request_body(content = serde_json::Value, description = "the function's input"),
-    responses((status = 200, description = "the function's output"), (status = 403, body = ErrorBody),
+    request_body(content = serde_json::Value, description = "the function's input: free-form JSON, no fixed schema"),
+    responses((status = 200, description = "the function's own output: free-form, no fixed schema (JSON or raw bytes)"),
+              (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
               (status = 409, description = "PLUGIN_DISABLED, or the plugin's own CONFLICT-class code", body = ErrorBody),
               (status = 429, description = "the plugin's RATE_LIMITED", body = ErrorBody),

@@ -3,10 +3,16 @@
 
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
+use rust_embed::RustEmbed;
 
 use crate::error::ApiError;
 
-include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
+/// The built UI (`frontend/dist`), embedded at build time in debug and release builds alike.
+/// When the UI was not built, the folder is missing and nothing is embedded.
+#[derive(RustEmbed)]
+#[folder = "../../frontend/dist"]
+#[allow_missing = true]
+struct UiFiles;
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
@@ -23,8 +29,9 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn file(path: &str) -> Option<&'static [u8]> {
-    UI_FILES.binary_search_by(|(p, _)| (*p).cmp(path)).ok().map(|i| UI_FILES[i].1)
+/// The bytes of the built file at `path` (relative to `frontend/dist`, with `/` separators).
+fn file(path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
+    UiFiles::get(path).map(|file| file.data)
 }
 
 /// Whether the UI was built into this binary.

@@ -198,7 +198,7 @@ fn send_verification(s: &Settings, user: &User, now: i64) -> Result<()> {
         return Ok(());
     }
     let (raw, hash) = new_token()?;
-    db::create_email_verification_token(&CreateOneTimeToken {
+    host::db_create_email_verification_token(&CreateOneTimeToken {
         token_hash: hash,
         user_uuid: user.uuid.clone(),
         email: user.email.clone(),
@@ -259,7 +259,7 @@ pub fn signup(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let hash = crypto::hash_password(&HashPassword { password: req.password })?.hash;
         let create =
             CreateUser { name: req.name.trim().into(), email: req.email.clone(), password_hash: hash, role: None };
-        match db::create_user(&create) {
+        match host::db_create_user(&create) {
             Ok(user) => {
                 emit("signup", Some(&user.uuid), json!({}));
                 send_verification(s, &user, now)?;
@@ -313,7 +313,7 @@ pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
         };
         let locked = addr_locked || ratelimit::peek(&throttle)?.count >= u64::from(s.max_login_failures);
         let user = match check_email(&req.email) {
-            Ok(()) => match db::get_user_by_email(&ByEmail { email: req.email.clone() }) {
+            Ok(()) => match host::db_get_user_by_email(&ByEmail { email: req.email.clone() }) {
                 Ok(user) => Some(user),
                 Err(e) if e.code == codes::NOT_FOUND => None,
                 Err(e) => return Err(e),
@@ -354,7 +354,7 @@ pub fn login(input: Vec<u8>) -> FnResult<Vec<u8>> {
         ratelimit::reset(&throttle)?;
         if check.needs_rehash {
             let fresh = crypto::hash_password(&HashPassword { password: req.password })?.hash;
-            db::replace_user_password_hash(&ReplacePasswordHash {
+            host::db_replace_user_password_hash(&ReplacePasswordHash {
                 uuid: user.uuid.clone(),
                 expected: user.password_hash.clone(),
                 password_hash: fresh,
@@ -386,9 +386,9 @@ fn issue_session(s: &Settings, user_uuid: &str) -> Result<Issued> {
     let now = time::now()?;
     let (session_token, session_id) = new_token()?;
     let expires_at = now + s.session_idle_ms.min(s.session_absolute_ms);
-    db::create_session(&CreateSession { id: session_id.clone(), user_uuid: user_uuid.into(), expires_at })?;
+    host::db_create_session(&CreateSession { id: session_id.clone(), user_uuid: user_uuid.into(), expires_at })?;
     let (refresh_token, refresh_hash) = new_token()?;
-    db::create_refresh_token(&CreateRefreshToken {
+    host::db_create_refresh_token(&CreateRefreshToken {
         token_hash: refresh_hash,
         family_id: session_id.clone(),
         user_uuid: user_uuid.into(),
@@ -415,7 +415,7 @@ fn access_token(s: &Settings, user_uuid: &str, session_id: &str) -> Result<Signe
 /// Checks a session token; on success slides the idle expiry (never past the absolute cap).
 fn live_session(s: &Settings, raw: &str) -> Result<Session> {
     let id = presented_token(raw)?;
-    let session = match db::get_session(&ById { id: id.clone() }) {
+    let session = match host::db_get_session(&ById { id: id.clone() }) {
         Ok(session) => session,
         Err(e) if e.code == codes::NOT_FOUND => return Err(unauthenticated("invalid or expired session")),
         Err(e) => return Err(e),
@@ -423,11 +423,11 @@ fn live_session(s: &Settings, raw: &str) -> Result<Session> {
     let now = time::now()?;
     let cap = session.created_at + s.session_absolute_ms;
     if now >= session.expires_at || now >= cap {
-        db::delete_session(&ById { id })?;
+        host::db_delete_session(&ById { id })?;
         return Err(unauthenticated("invalid or expired session"));
     }
     let expires_at = (now + s.session_idle_ms).min(cap);
-    db::touch_session(&TouchSession { id: session.id.clone(), expires_at })?;
+    host::db_touch_session(&TouchSession { id: session.id.clone(), expires_at })?;
     Ok(Session { last_seen_at: now, expires_at, ..session })
 }
 
@@ -444,7 +444,7 @@ fn short_id(session_id: &str) -> String {
 /// The account behind a live session or access token; a disabled or deleted account is signed
 /// out like an expired session.
 fn signed_in_account(user_uuid: &str, refusal: &str) -> Result<Profile> {
-    match db::get_user_by_uuid(&ByUuid { uuid: user_uuid.into() }) {
+    match host::db_get_user_by_uuid(&ByUuid { uuid: user_uuid.into() }) {
         Ok(user) if !user.disabled => Ok(user.into()),
         Ok(_) => Err(unauthenticated(refusal)),
         Err(e) if e.code == codes::NOT_FOUND => Err(unauthenticated(refusal)),
@@ -473,8 +473,8 @@ pub fn verify_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
 pub fn logout(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
         let id = presented_token(&req.session_token)?;
-        db::revoke_refresh_family(&ByFamily { family_id: id.clone() })?;
-        let deleted = db::delete_session(&ById { id })?.deleted;
+        host::db_revoke_refresh_family(&ByFamily { family_id: id.clone() })?;
+        let deleted = host::db_delete_session(&ById { id })?.deleted;
         Ok(json!({ "logged_out": deleted }))
     })
 }
@@ -485,8 +485,8 @@ pub fn logout_all(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
         let session = live_session(settings()?, &req.session_token)?;
         let by_user = ByUserUuid { user_uuid: session.user_uuid.clone() };
-        db::revoke_user_refresh_tokens(&by_user)?;
-        let count = db::delete_user_sessions(&by_user)?.count;
+        host::db_revoke_user_refresh_tokens(&by_user)?;
+        let count = host::db_delete_user_sessions(&by_user)?.count;
         emit("logout.all", Some(&session.user_uuid), json!({ "sessions": count }));
         Ok(json!({ "sessions_ended": count }))
     })
@@ -503,7 +503,7 @@ pub fn request_email_verification(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: EmailRequest| {
         check_email(&req.email)?;
         let s = settings()?;
-        match db::get_user_by_email(&ByEmail { email: req.email }) {
+        match host::db_get_user_by_email(&ByEmail { email: req.email }) {
             Ok(user) if !user.email_verified => send_verification(s, &user, time::now()?)?,
             Ok(_) => {}
             Err(e) if e.code == codes::NOT_FOUND => {}
@@ -522,7 +522,7 @@ fn redeem(raw: &str, consume: fn(&ByTokenHash) -> Result<OneTimeToken>) -> Resul
         Err(e) if e.code == codes::NOT_FOUND => return Err(unauthenticated("invalid or expired token")),
         Err(e) => return Err(e),
     };
-    let user = db::get_user_by_uuid(&ByUuid { uuid: token.user_uuid })?;
+    let user = host::db_get_user_by_uuid(&ByUuid { uuid: token.user_uuid })?;
     if !user.email.eq_ignore_ascii_case(&token.email) {
         return Err(unauthenticated("invalid or expired token"));
     }
@@ -538,8 +538,8 @@ struct TokenRequest {
 #[plugin_fn]
 pub fn verify_email(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: TokenRequest| {
-        let user = redeem(&req.token, db::consume_email_verification_token)?;
-        db::update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
+        let user = redeem(&req.token, host::db_consume_email_verification_token)?;
+        host::db_update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
         emit("email.verified", Some(&user.uuid), json!({}));
         Ok(json!({ "verified": true }))
     })
@@ -561,7 +561,7 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             window_ms: s.email_window_ms,
         })?;
         let email = req.email;
-        let user = match db::get_user_by_email(&ByEmail { email: email.clone() }) {
+        let user = match host::db_get_user_by_email(&ByEmail { email: email.clone() }) {
             Ok(user) => Some(user),
             Err(e) if e.code == codes::NOT_FOUND => None,
             Err(e) => return Err(e),
@@ -569,7 +569,7 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if let Some(user) = user.filter(|u| !u.disabled && per_address.allowed) {
             if mail_budget(s, &user.uuid)? {
                 let (raw, hash) = new_token()?;
-                db::replace_password_reset_token(&CreateOneTimeToken {
+                host::db_replace_password_reset_token(&CreateOneTimeToken {
                     token_hash: hash,
                     user_uuid: user.uuid.clone(),
                     email: user.email.clone(),
@@ -596,7 +596,7 @@ pub fn request_password_reset(input: Vec<u8>) -> FnResult<Vec<u8>> {
             mail_budget(s, &format!("address:{}", email_key(&email)))?;
             // The same write transaction a known address runs; with no such user the insert is
             // refused by the foreign key and rolled back, which is the expected outcome here.
-            let _ = db::replace_password_reset_token(&CreateOneTimeToken {
+            let _ = host::db_replace_password_reset_token(&CreateOneTimeToken {
                 token_hash: hash,
                 user_uuid: String::new(),
                 email: email.clone(),
@@ -619,7 +619,7 @@ struct ResetRequest {
 pub fn reset_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: ResetRequest| {
         check_password(&req.password)?;
-        let user = redeem(&req.token, db::consume_password_reset_token)?;
+        let user = redeem(&req.token, host::db_consume_password_reset_token)?;
         let new_hash = crypto::hash_password(&HashPassword { password: req.password })?.hash;
         end_everything(&user.uuid, &new_hash)?;
         let s = settings()?;
@@ -635,11 +635,11 @@ pub fn reset_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
 
 /// Stores a new hash and revokes every session, refresh token and reset token of the user.
 fn end_everything(user_uuid: &str, new_hash: &str) -> Result<()> {
-    db::update_user_password(&UpdatePassword { uuid: user_uuid.into(), password_hash: new_hash.into() })?;
+    host::db_update_user_password(&UpdatePassword { uuid: user_uuid.into(), password_hash: new_hash.into() })?;
     let by_user = ByUserUuid { user_uuid: user_uuid.into() };
-    db::delete_user_sessions(&by_user)?;
-    db::revoke_user_refresh_tokens(&by_user)?;
-    db::delete_user_password_reset_tokens(&by_user)?;
+    host::db_delete_user_sessions(&by_user)?;
+    host::db_revoke_user_refresh_tokens(&by_user)?;
+    host::db_delete_user_password_reset_tokens(&by_user)?;
     Ok(())
 }
 
@@ -659,7 +659,7 @@ pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
             return Err(unauthenticated(GENERIC_LOGIN_ERROR));
         }
         let session = live_session(settings()?, &req.session_token)?;
-        let user = db::get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?;
+        let user = host::db_get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?;
         let check = crypto::verify_password(&VerifyPassword {
             password: req.current_password,
             hash: Some(user.password_hash.clone()),
@@ -680,7 +680,7 @@ pub fn change_password(input: Vec<u8>) -> FnResult<Vec<u8>> {
 pub fn get_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: SessionRequest| {
         let session = live_session(settings()?, &req.session_token)?;
-        Ok(Profile::from(db::get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?))
+        Ok(Profile::from(host::db_get_user_by_uuid(&ByUuid { uuid: session.user_uuid })?))
     })
 }
 
@@ -714,7 +714,7 @@ pub fn update_profile(input: Vec<u8>) -> FnResult<Vec<u8>> {
             avatar: req.avatar,
             bio: req.bio,
         };
-        match db::update_user_profile(&update) {
+        match host::db_update_user_profile(&update) {
             Ok(user) => Ok(Profile::from(user)),
             Err(e) if e.code == codes::USER_EXISTS => Err(error("NAME_TAKEN", "this name is taken; choose another")),
             Err(e) => Err(e),
@@ -736,20 +736,23 @@ pub fn refresh(input: Vec<u8>) -> FnResult<Vec<u8>> {
         let old_hash = presented_token(&req.refresh_token)?;
         let (raw, new_hash) = new_token()?;
         let now = time::now()?;
-        let rotation =
-            db::rotate_refresh_token(&RotateRefreshToken { old_hash, new_hash, expires_at: now + s.refresh_ttl_ms })?;
+        let rotation = host::db_rotate_refresh_token(&RotateRefreshToken {
+            old_hash,
+            new_hash,
+            expires_at: now + s.refresh_ttl_ms,
+        })?;
         match rotation {
             Rotation::Rotated { token } => {
                 let session_id = token.session_id.clone().unwrap_or_default();
-                if db::get_session(&ById { id: session_id.clone() }).is_err() {
-                    db::revoke_refresh_family(&ByFamily { family_id: token.family_id })?;
+                if host::db_get_session(&ById { id: session_id.clone() }).is_err() {
+                    host::db_revoke_refresh_family(&ByFamily { family_id: token.family_id })?;
                     return Err(unauthenticated("invalid or expired refresh token"));
                 }
                 let access = access_token(s, &token.user_uuid, &session_id)?;
                 Ok(json!({ "access_token": access.token, "access_expires_at": access.exp, "refresh_token": raw }))
             }
             Rotation::Reused { family_id, user_uuid } => {
-                db::delete_session(&ById { id: family_id.clone() })?;
+                host::db_delete_session(&ById { id: family_id.clone() })?;
                 emit("refresh.reuse_detected", Some(&user_uuid), json!({}));
                 Err(unauthenticated("invalid or expired refresh token"))
             }
@@ -774,7 +777,7 @@ pub fn verify_access_token(input: Vec<u8>) -> FnResult<Vec<u8>> {
             return Err(unauthenticated("invalid access token"));
         }
         let session_id = claims["sid"].as_str().unwrap_or_default().to_owned();
-        let Ok(session) = db::get_session(&ById { id: session_id }) else {
+        let Ok(session) = host::db_get_session(&ById { id: session_id }) else {
             return Err(unauthenticated("invalid access token"));
         };
         let user = signed_in_account(&session.user_uuid, "invalid access token")?;
@@ -811,7 +814,7 @@ struct SessionItem {
 /// The live sessions of the signed-in user, newest first.
 fn live_sessions_of(s: &Settings, user_uuid: &str) -> Result<Vec<Session>> {
     let now = time::now()?;
-    let sessions = db::list_user_sessions(&ByUserUuid { user_uuid: user_uuid.into() })?;
+    let sessions = host::db_list_user_sessions(&ByUserUuid { user_uuid: user_uuid.into() })?;
     Ok(sessions.into_iter().filter(|x| x.expires_at > now && now < x.created_at + s.session_absolute_ms).collect())
 }
 
@@ -859,8 +862,8 @@ pub fn end_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
             .into_iter()
             .find(|x| x.id.starts_with(&req.id))
             .ok_or_else(not_found)?;
-        db::revoke_refresh_family(&ByFamily { family_id: session.id.clone() })?;
-        db::delete_session(&ById { id: session.id })?;
+        host::db_revoke_refresh_family(&ByFamily { family_id: session.id.clone() })?;
+        host::db_delete_session(&ById { id: session.id })?;
         emit("session.ended", Some(&user.uuid), json!({ "session": req.id }));
         Ok(json!({ "ended": true, "current": req.current.as_deref() == Some(req.id.as_str()) }))
     })
@@ -885,6 +888,14 @@ struct CreateAccountRequest {
 #[plugin_fn]
 pub fn create_user(input: Vec<u8>) -> FnResult<Vec<u8>> {
     guarded(&input, |req: CreateAccountRequest| {
+        if let Some(plugin) = context::caller()? {
+            return Err(error(
+                codes::PERMISSION_DENIED,
+                format!(
+                    "accounts are created by the host or an administrator, not at the request of plugin `{plugin}`"
+                ),
+            ));
+        }
         let caller = context::user()?;
         if caller.as_ref().is_some_and(|c| c.role != "admin") {
             return Err(error(codes::PERMISSION_DENIED, "only an administrator can create accounts"));
@@ -903,7 +914,7 @@ pub fn create_user(input: Vec<u8>) -> FnResult<Vec<u8>> {
             password_hash: hash,
             role: Some(role.into()),
         };
-        let mut user = match db::create_user(&create) {
+        let mut user = match host::db_create_user(&create) {
             Ok(user) => user,
             Err(e) if e.code == codes::USER_EXISTS && e.message.contains("name") => {
                 return Err(error(codes::USER_EXISTS, "this name is taken; choose another"));
@@ -914,7 +925,7 @@ pub fn create_user(input: Vec<u8>) -> FnResult<Vec<u8>> {
             Err(e) => return Err(e),
         };
         if req.email_verified {
-            db::update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
+            host::db_update_user_email_verified(&UpdateEmailVerified { uuid: user.uuid.clone(), verified: true })?;
             user.email_verified = true;
         }
         let kind = if role == "admin" { "admin.created" } else { "user.created" };

@@ -203,7 +203,7 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
         g.flushed_ms = t.now_ms;
         let update =
             UpdateChatMessage { id: g.message_id.clone(), content: g.content.clone(), status: "streaming".into() };
-        db::update_chat_message(&update)?;
+        host::db_update_chat_message(&update)?;
     }
     Ok(Effects::state(g))
 }
@@ -271,7 +271,7 @@ fn finish(mut g: Gen, status: &str, err: Option<String>) -> Result<Effects<Gen>>
         "stopped" => "stopped",
         _ => "failed",
     };
-    db::update_chat_message(&UpdateChatMessage {
+    host::db_update_chat_message(&UpdateChatMessage {
         id: g.message_id.clone(),
         content: g.content.clone(),
         status: message_status.into(),
@@ -291,7 +291,7 @@ fn finish(mut g: Gen, status: &str, err: Option<String>) -> Result<Effects<Gen>>
         prompt_tokens: g.prompt_tokens,
         completion_tokens: g.completion_tokens,
     };
-    if let Err(e) = db::update_agent_execution(&update) {
+    if let Err(e) = host::db_update_agent_execution(&update) {
         warn!("execution {} not updated: {}", g.exec_id, e.message);
     }
     kv::delete(&g.queue_key)?;

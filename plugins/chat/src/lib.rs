@@ -207,7 +207,7 @@ pub fn agents(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |_: Value| {
         let user = caller()?;
         ensure_default_agent()?;
-        db::list_agents(&ListAgents {
+        host::db_list_agents(&ListAgents {
             active_only: true,
             page: Page { limit: 200, offset: 0 },
             user_uuid: Some(user.uuid),
@@ -216,9 +216,9 @@ pub fn agents(input: Vec<u8>) -> FnResult<Vec<u8>> {
 }
 
 fn ensure_default_agent() -> Result<Agent> {
-    match db::get_agent(&ById { id: DEFAULT_AGENT.into() }) {
+    match host::db_get_agent(&ById { id: DEFAULT_AGENT.into() }) {
         Ok(agent) => Ok(agent),
-        Err(e) if e.code == codes::NOT_FOUND => db::create_agent(&AgentInput {
+        Err(e) if e.code == codes::NOT_FOUND => host::db_create_agent(&AgentInput {
             id: DEFAULT_AGENT.into(),
             name: "Assistant".into(),
             description: "A helpful assistant with no special instructions.".into(),
@@ -268,7 +268,7 @@ pub fn save_agent(input: Vec<u8>) -> FnResult<Vec<u8>> {
         }
         req.options.check()?;
         let existing = match &req.id {
-            Some(id) => Some(db::get_agent(&ById { id: id.clone() })?),
+            Some(id) => Some(host::db_get_agent(&ById { id: id.clone() })?),
             None => None,
         };
         if let Some(agent) = &existing {
@@ -291,9 +291,9 @@ pub fn save_agent(input: Vec<u8>) -> FnResult<Vec<u8>> {
             options: Some(serde_json::to_string(&req.options).unwrap_or_else(|_| "{}".into())),
         };
         if existing.is_some() {
-            db::update_agent(&input)
+            host::db_update_agent(&input)
         } else {
-            db::create_agent(&input)
+            host::db_create_agent(&input)
         }
     })
 }
@@ -303,14 +303,14 @@ pub fn save_agent(input: Vec<u8>) -> FnResult<Vec<u8>> {
 pub fn delete_agent(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |req: ById| {
         let user = caller()?;
-        let agent = db::get_agent(&req)?;
+        let agent = host::db_get_agent(&req)?;
         if agent.user_uuid.as_deref() != Some(user.uuid.as_str()) {
             require_admin(&user).map_err(|_| error(codes::PERMISSION_DENIED, "shared agents are read-only"))?;
         }
         if agent.id == DEFAULT_AGENT {
             return Err(invalid("the default agent stays"));
         }
-        db::delete_agent(&req)
+        host::db_delete_agent(&req)
     })
 }
 
@@ -318,7 +318,7 @@ fn usable_agent(user: &CallUser, id: Option<&str>) -> Result<Agent> {
     let agent = match id {
         None => ensure_default_agent()?,
         Some(id) if id == DEFAULT_AGENT => ensure_default_agent()?,
-        Some(id) => db::get_agent(&ById { id: id.into() }).map_err(|_| not_found("agent"))?,
+        Some(id) => host::db_get_agent(&ById { id: id.into() }).map_err(|_| not_found("agent"))?,
     };
     match agent.user_uuid.as_deref() {
         None => Ok(agent),
@@ -341,7 +341,7 @@ fn meta_key(session: &str) -> String {
 }
 
 fn own_session(user: &CallUser, id: &str) -> Result<ChatSession> {
-    let session = db::get_chat_session(&ById { id: id.into() }).map_err(|_| not_found("chat"))?;
+    let session = host::db_get_chat_session(&ById { id: id.into() }).map_err(|_| not_found("chat"))?;
     if session.user_uuid.as_deref() != Some(user.uuid.as_str()) {
         return Err(not_found("chat"));
     }
@@ -349,7 +349,7 @@ fn own_session(user: &CallUser, id: &str) -> Result<ChatSession> {
 }
 
 fn messages_of(session: &str) -> Result<Vec<ChatMessage>> {
-    db::list_chat_messages(&ListChatMessages { session_id: session.into(), page: Page { limit: 1000, offset: 0 } })
+    host::db_list_chat_messages(&ListChatMessages { session_id: session.into(), page: Page { limit: 1000, offset: 0 } })
 }
 
 /// The caller's sessions, most recent first.
@@ -363,7 +363,7 @@ pub fn sessions(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |req: Option<Req>| {
         let user = caller()?;
         let offset = req.unwrap_or_default().offset;
-        db::list_chat_sessions(&ListChatSessions { user_uuid: Some(user.uuid), limit: 100, offset })
+        host::db_list_chat_sessions(&ListChatSessions { user_uuid: Some(user.uuid), limit: 100, offset })
     })
 }
 
@@ -397,7 +397,7 @@ pub fn rename_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if title.is_empty() || title.chars().count() > 120 {
             return Err(invalid("a title is 1 to 120 characters"));
         }
-        db::update_chat_session_title(&UpdateTitle { id: req.id, title: title.to_owned() })
+        host::db_update_chat_session_title(&UpdateTitle { id: req.id, title: title.to_owned() })
     })
 }
 
@@ -411,7 +411,7 @@ pub fn delete_session(input: Vec<u8>) -> FnResult<Vec<u8>> {
             gen::request_stop(&m.id)?;
         }
         kv::delete(&meta_key(&session.id))?;
-        db::delete_chat_session(&req)
+        host::db_delete_chat_session(&req)
     })
 }
 
@@ -492,7 +492,7 @@ pub fn send(input: Vec<u8>) -> FnResult<Vec<u8>> {
                     .or_else(|| Some(agent.model_name.clone()).filter(|m| !m.is_empty()))
                     .or(provider.default_model.clone())
                     .ok_or_else(|| invalid("name a model: the provider has no default model"))?;
-                let session = db::create_chat_session(&CreateChatSession {
+                let session = host::db_create_chat_session(&CreateChatSession {
                     id: new_id("s-")?,
                     title: title_from(&req.content),
                     model_name: Some(model.clone()),
@@ -503,7 +503,7 @@ pub fn send(input: Vec<u8>) -> FnResult<Vec<u8>> {
             }
         };
         kv::set(&meta_key(&session.id), serde_json::to_vec(&meta).unwrap_or_default())?;
-        let question = db::add_chat_message(&AddChatMessage {
+        let question = host::db_add_chat_message(&AddChatMessage {
             id: new_id("m-")?,
             session_id: session.id.clone(),
             role: "user".into(),
@@ -580,7 +580,7 @@ fn answer(
     }
     let options = options_of(agent);
     let request = providers::chat_request(&provider, &meta.model, &prompt, &options, config_num("max_tokens", 1024));
-    let message = db::add_chat_message(&AddChatMessage {
+    let message = host::db_add_chat_message(&AddChatMessage {
         id: new_id("m-")?,
         session_id: session.id.clone(),
         role: "assistant".into(),
@@ -589,7 +589,7 @@ fn answer(
         parent_id: Some(question.id.clone()),
         status: Some("streaming".into()),
     })?;
-    let execution = db::create_agent_execution(&CreateAgentExecution {
+    let execution = host::db_create_agent_execution(&CreateAgentExecution {
         id: new_id("e-")?,
         agent_id: agent.id.clone(),
         session_id: Some(session.id.clone()),
@@ -609,12 +609,12 @@ fn answer(
     };
     if let Err(err) = gen::start(g, time::now()?) {
         // Keep the question; the answer that could not start is marked failed, with the reason.
-        let _ = db::update_chat_message(&a2e_pdk::abi::UpdateChatMessage {
+        let _ = host::db_update_chat_message(&a2e_pdk::abi::UpdateChatMessage {
             id: message.id.clone(),
             content: String::new(),
             status: "failed".into(),
         });
-        let _ = db::update_agent_execution(&a2e_pdk::abi::UpdateAgentExecution {
+        let _ = host::db_update_agent_execution(&a2e_pdk::abi::UpdateAgentExecution {
             id: execution.id.clone(),
             status: "failed".into(),
             output: None,
@@ -654,13 +654,13 @@ pub fn regenerate(input: Vec<u8>) -> FnResult<Vec<u8>> {
     }
     handle(&input, |req: Req| {
         let user = caller()?;
-        let old = db::get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
+        let old = host::db_get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
         let session = own_session(&user, &old.session_id)?;
         if old.role != "assistant" {
             return Err(invalid("only an answer can be regenerated; edit a question instead"));
         }
         let question_id = old.parent_id.ok_or_else(|| invalid("this answer has no question"))?;
-        let question = db::get_chat_message(&ById { id: question_id })?;
+        let question = host::db_get_chat_message(&ById { id: question_id })?;
         let mut meta = session_meta(&session)?;
         if let Some(model) = req.model.filter(|m| !m.is_empty()) {
             meta.model = model;
@@ -681,12 +681,12 @@ pub fn edit(input: Vec<u8>) -> FnResult<Vec<u8>> {
     handle(&input, |req: Req| {
         let user = caller()?;
         check_content(&req.content)?;
-        let old = db::get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
+        let old = host::db_get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
         let session = own_session(&user, &old.session_id)?;
         if old.role != "user" {
             return Err(invalid("only a question can be edited; regenerate an answer instead"));
         }
-        let question = db::add_chat_message(&AddChatMessage {
+        let question = host::db_add_chat_message(&AddChatMessage {
             id: new_id("m-")?,
             session_id: session.id.clone(),
             role: "user".into(),
@@ -709,7 +709,7 @@ pub fn stop(input: Vec<u8>) -> FnResult<Vec<u8>> {
     }
     handle(&input, |req: Req| {
         let user = caller()?;
-        let m = db::get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
+        let m = host::db_get_chat_message(&ById { id: req.message_id }).map_err(|_| not_found("message"))?;
         own_session(&user, &m.session_id)?;
         if m.status != "streaming" {
             return Ok(json!({ "stopping": false, "status": m.status }));
@@ -733,7 +733,7 @@ pub fn search(input: Vec<u8>) -> FnResult<Vec<u8>> {
         if req.query.len() > 200 {
             return Err(invalid("a search is at most 200 bytes"));
         }
-        let found = db::search_chat_messages(&SearchChatMessages {
+        let found = host::db_search_chat_messages(&SearchChatMessages {
             query: req.query,
             user_uuid: Some(user.uuid),
             page: Page { limit: 50, offset: 0 },
@@ -744,7 +744,7 @@ pub fn search(input: Vec<u8>) -> FnResult<Vec<u8>> {
             let title = match titles.iter().find(|(id, _)| *id == m.session_id) {
                 Some((_, t)) => t.clone(),
                 None => {
-                    let t = db::get_chat_session(&ById { id: m.session_id.clone() })?.title;
+                    let t = host::db_get_chat_session(&ById { id: m.session_id.clone() })?.title;
                     titles.push((m.session_id.clone(), t.clone()));
                     t
                 }
@@ -846,7 +846,7 @@ pub fn import(input: Vec<u8>) -> FnResult<Vec<u8>> {
             }
         }
         let title = title_from(&req.title);
-        let session = db::create_chat_session(&CreateChatSession {
+        let session = host::db_create_chat_session(&CreateChatSession {
             id: new_id("s-")?,
             title,
             model_name: req.model.clone(),
@@ -862,7 +862,7 @@ pub fn import(input: Vec<u8>) -> FnResult<Vec<u8>> {
                 Some("failed") | Some("streaming") => "failed",
                 _ => "done",
             };
-            db::add_chat_message(&AddChatMessage {
+            host::db_add_chat_message(&AddChatMessage {
                 id: id.clone(),
                 session_id: session.id.clone(),
                 role: m.role,

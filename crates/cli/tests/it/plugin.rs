@@ -105,6 +105,19 @@ fn build_of_a_directory_without_a_project_fails_clearly() {
 }
 
 #[test]
+fn build_of_a_broken_cargo_manifest_names_the_manifest_and_cargo_s_complaint() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("broken");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"broken\"\nversion = \n").unwrap();
+    let out = a2e(&work.path().join("d"), &["plugin", "build", project.to_str().unwrap()], &[], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cargo metadata failed for") && err.contains("Cargo.toml"), "{err}");
+    assert!(err.contains("version"), "cargo's own complaint is kept: {err}");
+}
+
+#[test]
 fn the_realtime_template_builds_installs_and_opens_a_ticking_room() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");

@@ -7,21 +7,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::{Db, Error, Result};
-
-/// A login session. `id` is the SHA-256 (hex) of the session token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// SHA-256 of the session token, hex.
-    pub id: String,
-    /// Owner.
-    pub user_uuid: String,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
-    /// Last successful verification, Unix ms.
-    pub last_seen_at: i64,
-    /// Expiry, Unix ms; the session is expired at exactly this instant.
-    pub expires_at: i64,
-}
+pub use a2e_abi::{OneTimeToken, RefreshToken, Rotation, Session};
 
 /// Input for [`Db::create_session`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,21 +16,6 @@ pub struct NewSession {
     pub id: String,
     /// Owner.
     pub user_uuid: String,
-    /// Expiry, Unix ms.
-    pub expires_at: i64,
-}
-
-/// An email-verification or password-reset token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OneTimeToken {
-    /// SHA-256 of the token, hex.
-    pub token_hash: String,
-    /// The user it was issued to.
-    pub user_uuid: String,
-    /// The email address it was sent to.
-    pub email: String,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
     /// Expiry, Unix ms.
     pub expires_at: i64,
 }
@@ -62,27 +33,6 @@ pub struct NewOneTimeToken {
     pub expires_at: i64,
 }
 
-/// A refresh token in a rotation family.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshToken {
-    /// SHA-256 of the token, hex.
-    pub token_hash: String,
-    /// All tokens rotated from one login share a family.
-    pub family_id: String,
-    /// Owner.
-    pub user_uuid: String,
-    /// The session it belongs to, if any.
-    pub session_id: Option<String>,
-    /// The token this one replaced.
-    pub parent_hash: Option<String>,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
-    /// Expiry, Unix ms.
-    pub expires_at: i64,
-    /// When it was used or revoked, Unix ms.
-    pub revoked_at: Option<i64>,
-}
-
 /// Input for [`Db::create_refresh_token`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewRefreshToken {
@@ -96,28 +46,6 @@ pub struct NewRefreshToken {
     pub session_id: Option<String>,
     /// Expiry, Unix ms.
     pub expires_at: i64,
-}
-
-/// The outcome of [`Db::rotate_refresh_token`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Rotation {
-    /// The old token was live; it is now used and `token` replaces it.
-    Rotated {
-        /// The new token row.
-        token: RefreshToken,
-    },
-    /// The old token had already been used or revoked: the whole family is now revoked.
-    Reused {
-        /// The revoked family.
-        family_id: String,
-        /// Its owner.
-        user_uuid: String,
-    },
-    /// The old token has expired (it is now revoked).
-    Expired,
-    /// No such token.
-    NotFound,
 }
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {

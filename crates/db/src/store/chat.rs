@@ -4,58 +4,17 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::{Db, Error, Result};
+pub use a2e_abi::{Agent, AgentExecution, ChatMessage, ChatSession, Page, Setting};
 
 /// Largest page any list operation returns.
 pub const MAX_PAGE: u32 = 1000;
 
-/// A page request: `limit` rows after skipping `offset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Page {
-    /// Rows to return, 1 to [`MAX_PAGE`].
-    pub limit: u32,
-    /// Rows to skip.
-    #[serde(default)]
-    pub offset: u32,
-}
-
-impl Default for Page {
-    fn default() -> Self {
-        Page { limit: 50, offset: 0 }
+/// A page's limit and offset as SQL parameters, after checking the limit.
+fn page_bounds(page: Page) -> Result<(i64, i64)> {
+    if page.limit == 0 || page.limit > MAX_PAGE {
+        return Err(Error::InvalidInput(format!("page limit must be 1 to {MAX_PAGE}")));
     }
-}
-
-impl Page {
-    fn check(self) -> Result<(i64, i64)> {
-        if self.limit == 0 || self.limit > MAX_PAGE {
-            return Err(Error::InvalidInput(format!("page limit must be 1 to {MAX_PAGE}")));
-        }
-        Ok((i64::from(self.limit), i64::from(self.offset)))
-    }
-}
-
-/// An AI agent definition.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agent {
-    /// Caller-chosen id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// What the agent is for.
-    pub description: String,
-    /// Model it runs on.
-    pub model_name: String,
-    /// Its system prompt.
-    pub system_prompt: String,
-    /// Inactive agents are hidden from active listings.
-    pub is_active: bool,
-    /// The user it belongs to; `None` for an agent shared with everyone.
-    pub user_uuid: Option<String>,
-    /// Model settings as a JSON object (its owner defines the fields).
-    pub options: String,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
-    /// Last update time, Unix ms.
-    pub updated_at: i64,
+    Ok((i64::from(page.limit), i64::from(page.offset)))
 }
 
 /// Input for creating or replacing an agent.
@@ -107,25 +66,6 @@ fn default_true() -> bool {
     true
 }
 
-/// A chat conversation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatSession {
-    /// Caller-chosen id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Model used, if fixed.
-    pub model_name: Option<String>,
-    /// Agent driving it, if any.
-    pub agent_id: Option<String>,
-    /// The user it belongs to, if any.
-    pub user_uuid: Option<String>,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
-    /// Last update time, Unix ms (a new message updates it).
-    pub updated_at: i64,
-}
-
 /// Input for creating a chat session.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ChatSessionInput {
@@ -142,28 +82,6 @@ pub struct ChatSessionInput {
     /// The user it belongs to, if any.
     #[serde(default)]
     pub user_uuid: Option<String>,
-}
-
-/// One message in a chat session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// Caller-chosen id.
-    pub id: String,
-    /// The session it belongs to.
-    pub session_id: String,
-    /// "user", "assistant" or "system".
-    pub role: String,
-    /// Message text.
-    pub content: String,
-    /// Model that produced it, for assistant messages.
-    pub model_name: Option<String>,
-    /// The message it answers or follows; `None` for the first of a session. Siblings (messages
-    /// with the same parent) are the branches of a conversation.
-    pub parent_id: Option<String>,
-    /// "done", "streaming" (still being written), "stopped" or "failed".
-    pub status: String,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
 }
 
 /// Input for adding a message.
@@ -204,50 +122,6 @@ impl Default for ChatMessageInput {
             status: done(),
         }
     }
-}
-
-/// One setting.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Setting {
-    /// Key.
-    pub key: String,
-    /// Value (JSON or text, at the caller's choice).
-    pub value: String,
-    /// Last update time, Unix ms.
-    pub updated_at: i64,
-}
-
-/// One run of an agent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentExecution {
-    /// Caller-chosen id.
-    pub id: String,
-    /// The agent that ran.
-    pub agent_id: String,
-    /// The chat session it ran in, if any.
-    pub session_id: Option<String>,
-    /// "pending", "running", "completed" or "failed".
-    pub status: String,
-    /// Input given to the agent.
-    pub input: String,
-    /// Output, once completed.
-    pub output: Option<String>,
-    /// Error, once failed.
-    pub error: Option<String>,
-    /// Start time, Unix ms.
-    pub started_at: i64,
-    /// Completion time, Unix ms.
-    pub completed_at: Option<i64>,
-    /// The message it wrote, if any.
-    pub message_id: Option<String>,
-    /// Time to the first output, in ms.
-    pub first_token_ms: Option<i64>,
-    /// Total time, in ms.
-    pub total_ms: Option<i64>,
-    /// Tokens of the prompt, as the model counted them.
-    pub prompt_tokens: Option<i64>,
-    /// Tokens generated.
-    pub completion_tokens: Option<i64>,
 }
 
 /// Input for starting an execution.
@@ -431,7 +305,7 @@ impl Db {
     /// Lists agents by name, optionally only active ones; with `user_uuid`, only that user's
     /// agents and the shared ones.
     pub fn list_agents(&self, active_only: bool, user_uuid: Option<&str>, page: Page) -> Result<Vec<Agent>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 = 0 OR is_active = 1)
@@ -489,7 +363,7 @@ impl Db {
 
     /// Lists chat sessions, most recently updated first; with `user_uuid`, only that user's.
     pub fn list_chat_sessions(&self, user_uuid: Option<&str>, page: Page) -> Result<Vec<ChatSession>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {CHAT_SESSION_COLUMNS} FROM chat_sessions WHERE (?3 IS NULL OR user_uuid = ?3)
@@ -538,7 +412,7 @@ impl Db {
 
     /// Lists a session's messages, oldest first.
     pub fn list_chat_messages(&self, session_id: &str, page: Page) -> Result<Vec<ChatMessage>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3"
@@ -569,7 +443,7 @@ impl Db {
     /// Finds messages whose text contains every word of `query` (full-text, SQLite FTS5; words
     /// match by prefix), best match first; with `user_uuid`, only in that user's sessions.
     pub fn search_chat_messages(&self, query: &str, user_uuid: Option<&str>, page: Page) -> Result<Vec<ChatMessage>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         let terms: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
@@ -629,7 +503,7 @@ impl Db {
 
     /// Lists settings by key.
     pub fn list_settings(&self, page: Page) -> Result<Vec<Setting>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT key, value, updated_at FROM settings ORDER BY key LIMIT ?1 OFFSET ?2")?;
@@ -700,7 +574,7 @@ impl Db {
 
     /// Lists executions, newest first, filtered by agent, session and status.
     pub fn list_agent_executions(&self, filter: &ExecutionFilter, page: Page) -> Result<Vec<AgentExecution>> {
-        let (limit, offset) = page.check()?;
+        let (limit, offset) = page_bounds(page)?;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {EXECUTION_COLUMNS} FROM agent_executions

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::chat::Page;
 use crate::{Db, Error, Result};
+pub use a2e_abi::RateDecision;
 
 /// Largest value the key-value store accepts, in bytes.
 pub const MAX_KV_VALUE: usize = 1 << 20;
@@ -84,17 +85,6 @@ pub struct AuditFilter {
     /// Only events with a smaller id (for paging backwards from the newest).
     #[serde(default)]
     pub before_id: Option<i64>,
-}
-
-/// The answer of [`Db::rate_limit_hit`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateDecision {
-    /// Whether this hit is within the budget.
-    pub allowed: bool,
-    /// Hits counted in the current window, this one included.
-    pub count: u32,
-    /// Milliseconds until the window resets.
-    pub retry_after_ms: i64,
 }
 
 fn check_kv_key(key: &str) -> Result<()> {

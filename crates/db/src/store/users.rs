@@ -5,39 +5,11 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::{Db, Error, Result};
+pub use a2e_abi::User;
 
 /// Longest accepted email address, in characters (RFC 5321's path limit, counted the way the API
 /// schema counts lengths).
 pub const MAX_EMAIL_LEN: usize = 254;
-
-/// A user account row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// Internal row id.
-    pub id: i64,
-    /// Stable public identifier.
-    pub uuid: String,
-    /// Unique display name.
-    pub name: String,
-    /// The email as the user typed it (trimmed).
-    pub email: String,
-    /// PHC-format password hash.
-    pub password_hash: String,
-    /// Whether the email address has been verified.
-    pub email_verified: bool,
-    /// Avatar URL or data, if set.
-    pub avatar: Option<String>,
-    /// Free-text biography, if set.
-    pub bio: Option<String>,
-    /// "user" or "admin".
-    pub role: String,
-    /// A disabled account cannot log in.
-    pub disabled: bool,
-    /// Creation time, Unix ms.
-    pub created_at: i64,
-    /// Last update time, Unix ms.
-    pub updated_at: i64,
-}
 
 /// Input for [`Db::create_user`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -9,13 +9,13 @@ use a2e_abi as abi;
 use a2e_abi::codes;
 use serde_json::Value;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::{FnError, HostError};
 
 /// Longest chain of plugin calls (the outermost call counts as one).
 pub const MAX_CALL_DEPTH: usize = 4;
 
-fn plugin_call(ctx: &CallCtx, req: abi::PluginCall) -> Result<abi::PluginOutput, FnError> {
+pub(super) fn plugin_call(ctx: &CallCtx, req: abi::PluginCall) -> Result<abi::PluginOutput, FnError> {
     let grants = ctx.grant_set()?;
     if !grants.may_call(&req.plugin) {
         return Err(FnError::new(
@@ -57,8 +57,4 @@ fn plugin_call(ctx: &CallCtx, req: abi::PluginCall) -> Result<abi::PluginOutput,
         Err(err @ HostError::CallFailed { .. }) => Err(FnError::new(codes::CALL_FAILED, err.to_string())),
         Err(other) => Err(FnError::internal("plugin_call", other)),
     }
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![("plugin_call", typed!(plugin_call))]
 }

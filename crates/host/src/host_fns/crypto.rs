@@ -8,7 +8,7 @@ use a2e_abi as abi;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 
 /// Longest password accepted, in bytes; longer ones are refused before any hashing.
@@ -118,22 +118,15 @@ fn verify_argon2(password: &str, stored: &str) -> Option<(bool, bool)> {
     Some((valid, weak))
 }
 
-fn crypto_hash_password(ctx: &CallCtx, req: abi::HashPassword) -> Result<abi::PasswordHash, FnError> {
+pub(super) fn crypto_hash_password(ctx: &CallCtx, req: abi::HashPassword) -> Result<abi::PasswordHash, FnError> {
     let mut salt = [0u8; 16];
     ctx.state.random.fill(&mut salt);
     Ok(abi::PasswordHash { hash: hash_password(&req.password, &salt)? })
 }
 
-fn crypto_verify_password(_ctx: &CallCtx, req: abi::VerifyPassword) -> Result<abi::PasswordCheck, FnError> {
+pub(super) fn crypto_verify_password(_ctx: &CallCtx, req: abi::VerifyPassword) -> Result<abi::PasswordCheck, FnError> {
     let (valid, needs_rehash) = verify_password(&req.password, req.hash.as_deref())?;
     Ok(abi::PasswordCheck { valid, needs_rehash })
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![
-        ("crypto_hash_password", typed!(crypto_hash_password)),
-        ("crypto_verify_password", typed!(crypto_verify_password)),
-    ]
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 
 use a2e_abi as abi;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 
-fn event_emit(ctx: &CallCtx, req: abi::EmitEvent) -> Result<abi::EventId, FnError> {
+pub(super) fn event_emit(ctx: &CallCtx, req: abi::EmitEvent) -> Result<abi::EventId, FnError> {
     if !req.data.is_null() && !req.data.is_object() {
         return Err(FnError::invalid("data must be a JSON object"));
     }
@@ -20,8 +20,4 @@ fn event_emit(ctx: &CallCtx, req: abi::EmitEvent) -> Result<abi::EventId, FnErro
     let recorded = ctx.state.db.record_audit_event(&event, ctx.state.clock.now_ms())?;
     ctx.state.publish(&recorded);
     Ok(abi::EventId { id: recorded.id })
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![("event_emit", typed!(event_emit))]
 }

@@ -21,7 +21,7 @@ use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 
 /// Default and largest total time of `http_request`.
@@ -44,15 +44,6 @@ const MAX_REDIRECTS: usize = 5;
 const RESERVED_HEADERS: &[&str] =
     &["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "keep-alive", "trailer"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![
-        ("http_request", typed!(http_request)),
-        ("http_open", typed!(http_open)),
-        ("http_read", typed!(http_read)),
-        ("http_close", typed!(http_close)),
-    ]
-}
 
 /// The runtime every outbound request runs on (one worker thread, started on first use, kept
 /// for the life of the process).
@@ -386,7 +377,7 @@ fn block<T: Send + 'static>(
     rx.recv().map_err(|_| FnError::internal("outbound HTTP", "the request task ended without an answer"))?
 }
 
-fn http_request(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::HttpResponse, FnError> {
+pub(super) fn http_request(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::HttpResponse, FnError> {
     let p = prepare(ctx, req, false)?;
     let started = Instant::now();
     let plugin = p.plugin.clone();
@@ -476,7 +467,7 @@ impl Streams {
     }
 }
 
-fn http_open(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::HttpStream, FnError> {
+pub(super) fn http_open(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::HttpStream, FnError> {
     let streams = &ctx.state.http;
     {
         let mut map = streams.map.lock().unwrap_or_else(PoisonError::into_inner);
@@ -557,7 +548,7 @@ fn take(stream: &mut Stream, piece: Piece) {
     }
 }
 
-fn http_read(ctx: &CallCtx, req: abi::HttpRead) -> Result<abi::HttpChunk, FnError> {
+pub(super) fn http_read(ctx: &CallCtx, req: abi::HttpRead) -> Result<abi::HttpChunk, FnError> {
     let max = pick(req.max_bytes, READ_MAX_BYTES, "max_bytes")? as usize;
     if req.wait_ms > MAX_WAIT_MS {
         return Err(FnError::invalid(format!("wait_ms must be at most {MAX_WAIT_MS}")));
@@ -629,7 +620,7 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
     0
 }
 
-fn http_close(ctx: &CallCtx, req: abi::HttpClose) -> Result<abi::Deleted, FnError> {
+pub(super) fn http_close(ctx: &CallCtx, req: abi::HttpClose) -> Result<abi::Deleted, FnError> {
     match ctx.state.http.get(&ctx.plugin, &req.id) {
         Ok(_) => Ok(abi::Deleted { deleted: ctx.state.http.remove(&req.id) }),
         Err(_) => Ok(abi::Deleted { deleted: false }),

@@ -4,7 +4,7 @@ use a2e_abi::{self as abi, codes};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 use crate::mail::{check_header, Email, Mailer};
 
@@ -13,11 +13,11 @@ pub const MAX_RANDOM_BYTES: u32 = 65_536;
 /// Log messages are cut to this many bytes.
 pub const MAX_LOG_BYTES: usize = 4096;
 
-fn time_now(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::Now, FnError> {
+pub(super) fn time_now(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::Now, FnError> {
     Ok(abi::Now { unix_ms: ctx.state.clock.now_ms() })
 }
 
-fn random_bytes(ctx: &CallCtx, req: abi::RandomRequest) -> Result<abi::RandomBytes, FnError> {
+pub(super) fn random_bytes(ctx: &CallCtx, req: abi::RandomRequest) -> Result<abi::RandomBytes, FnError> {
     if req.len == 0 || req.len > MAX_RANDOM_BYTES {
         return Err(FnError::invalid(format!("len must be 1 to {MAX_RANDOM_BYTES}")));
     }
@@ -26,7 +26,7 @@ fn random_bytes(ctx: &CallCtx, req: abi::RandomRequest) -> Result<abi::RandomByt
     Ok(abi::RandomBytes { bytes: B64.encode(bytes) })
 }
 
-fn log(ctx: &CallCtx, req: abi::LogRequest) -> Result<abi::Empty, FnError> {
+pub(super) fn log(ctx: &CallCtx, req: abi::LogRequest) -> Result<abi::Empty, FnError> {
     let mut message = req.message;
     if message.len() > MAX_LOG_BYTES {
         let mut cut = MAX_LOG_BYTES;
@@ -49,14 +49,15 @@ fn log(ctx: &CallCtx, req: abi::LogRequest) -> Result<abi::Empty, FnError> {
     Ok(abi::Empty {})
 }
 
-fn config_get(ctx: &CallCtx, req: abi::ByKey) -> Result<abi::ConfigValue, FnError> {
+pub(super) fn config_get(ctx: &CallCtx, req: abi::ByKey) -> Result<abi::ConfigValue, FnError> {
     Ok(abi::ConfigValue { value: ctx.config.get(&req.key).cloned() })
 }
 
-fn context_get(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::CallContext, FnError> {
+pub(super) fn context_get(ctx: &CallCtx, _req: abi::Empty) -> Result<abi::CallContext, FnError> {
     Ok(abi::CallContext {
         client_addr: ctx.client_addr.as_deref().map(str::to_owned),
         user: ctx.user.as_deref().cloned(),
+        caller: ctx.chain.last().map(|caller| caller.to_string()),
     })
 }
 
@@ -68,7 +69,7 @@ fn scoped(ctx: &CallCtx, scope: &str) -> Result<String, FnError> {
     Ok(format!("{}:{scope}", ctx.plugin))
 }
 
-fn ratelimit_hit(ctx: &CallCtx, req: abi::RateLimitHit) -> Result<abi::RateDecision, FnError> {
+pub(super) fn ratelimit_hit(ctx: &CallCtx, req: abi::RateLimitHit) -> Result<abi::RateDecision, FnError> {
     if req.key.len() > 512 {
         return Err(FnError::invalid("key must be at most 512 bytes"));
     }
@@ -82,18 +83,18 @@ fn ratelimit_hit(ctx: &CallCtx, req: abi::RateLimitHit) -> Result<abi::RateDecis
     Ok(abi::RateDecision { allowed: d.allowed, count: d.count, retry_after_ms: d.retry_after_ms })
 }
 
-fn ratelimit_peek(ctx: &CallCtx, req: abi::RateLimitKey) -> Result<abi::Count, FnError> {
+pub(super) fn ratelimit_peek(ctx: &CallCtx, req: abi::RateLimitKey) -> Result<abi::Count, FnError> {
     let n =
         ctx.state.db.rate_limit_peek(&scoped(ctx, &req.scope)?, &req.key, req.window_ms, ctx.state.clock.now_ms())?;
     Ok(abi::Count { count: u64::from(n) })
 }
 
-fn ratelimit_reset(ctx: &CallCtx, req: abi::RateLimitKey) -> Result<abi::Empty, FnError> {
+pub(super) fn ratelimit_reset(ctx: &CallCtx, req: abi::RateLimitKey) -> Result<abi::Empty, FnError> {
     ctx.state.db.rate_limit_reset(&scoped(ctx, &req.scope)?, &req.key)?;
     Ok(abi::Empty {})
 }
 
-fn email_send(ctx: &CallCtx, req: abi::SendEmail) -> Result<abi::EmailSent, FnError> {
+pub(super) fn email_send(ctx: &CallCtx, req: abi::SendEmail) -> Result<abi::EmailSent, FnError> {
     a2e_db::normalize_email(&req.to).map_err(|_| FnError::invalid("`to` is not a valid email address"))?;
     check_header("to", &req.to).and_then(|_| check_header("subject", &req.subject)).map_err(FnError::invalid)?;
     if req.subject.len() > 998 || req.text.len() > 1 << 20 {
@@ -109,18 +110,4 @@ fn email_send(ctx: &CallCtx, req: abi::SendEmail) -> Result<abi::EmailSent, FnEr
         FnError::new(codes::UNAVAILABLE, "the mailer cannot take the message now")
     })?;
     Ok(abi::EmailSent { message_id })
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![
-        ("time_now", typed!(time_now)),
-        ("random_bytes", typed!(random_bytes)),
-        ("log", typed!(log)),
-        ("config_get", typed!(config_get)),
-        ("context_get", typed!(context_get)),
-        ("ratelimit_hit", typed!(ratelimit_hit)),
-        ("ratelimit_peek", typed!(ratelimit_peek)),
-        ("ratelimit_reset", typed!(ratelimit_reset)),
-        ("email_send", typed!(email_send)),
-    ]
 }

@@ -11,6 +11,16 @@ mod misc;
 mod rooms;
 mod token;
 
+use call::*;
+use crypto::*;
+use db::*;
+use events::*;
+use http::*;
+use kv::*;
+use misc::*;
+use rooms::*;
+use token::*;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -113,31 +123,28 @@ pub(crate) fn encode<T: Serialize>(data: T) -> Result<Vec<u8>, FnError> {
     serde_json::to_vec(&Envelope::ok(data)).map_err(|e| FnError::internal("encoding a response", e))
 }
 
-/// Wraps a typed handler `fn(&CallCtx, Req) -> Result<Resp, FnError>` as a byte handler.
-macro_rules! typed {
-    ($f:path) => {{
-        fn handler(ctx: &$crate::host_fns::CallCtx, input: &[u8]) -> Result<Vec<u8>, $crate::error::FnError> {
-            $crate::host_fns::encode($f(ctx, $crate::host_fns::decode(input)?)?)
-        }
-        handler as $crate::host_fns::Handler
-    }};
+/// Generates [`HANDLERS`] from the ABI table: for each host function, a byte handler that decodes
+/// the table's request type, calls the function of the same name (its signature must take that
+/// type and answer the table's response type, or this does not compile) and encodes the answer.
+macro_rules! dispatch_table {
+    ($($name:ident: $grant:ident, $req:ident => $resp:tt, $errors:expr, $summary:literal;)+) => {
+        /// Every handler, in the order of [`HOST_FUNCTIONS`], by host-function name.
+        pub(crate) static HANDLERS: &[(&str, Handler)] = &[$(
+            (stringify!($name), {
+                fn handler(ctx: &CallCtx, input: &[u8]) -> Result<Vec<u8>, FnError> {
+                    let request: a2e_abi::$req = decode(input)?;
+                    let response: dispatch_table!(@type $resp) = $name(ctx, request)?;
+                    encode(response)
+                }
+                handler as Handler
+            }),
+        )+];
+    };
+    (@type [$t:ident]) => { Vec<a2e_abi::$t> };
+    (@type $t:ident) => { a2e_abi::$t };
 }
-pub(crate) use typed;
 
-/// Every handler by host-function name.
-fn handlers() -> Vec<(&'static str, Handler)> {
-    let mut all = Vec::new();
-    all.extend(db::handlers());
-    all.extend(kv::handlers());
-    all.extend(misc::handlers());
-    all.extend(events::handlers());
-    all.extend(crypto::handlers());
-    all.extend(token::handlers());
-    all.extend(rooms::handlers());
-    all.extend(call::handlers());
-    all.extend(http::handlers());
-    all
-}
+a2e_abi::host_function_table!(dispatch_table);
 
 impl CallCtx {
     /// The plugin's grants for this call.
@@ -182,15 +189,11 @@ fn run_granted(
 
 /// Builds the Extism functions for every entry of [`HOST_FUNCTIONS`].
 pub fn extism_functions() -> Vec<Function> {
-    let handlers = handlers();
     HOST_FUNCTIONS
         .iter()
-        .map(|spec| {
-            let handler = handlers
-                .iter()
-                .find(|(name, _)| *name == spec.name)
-                .unwrap_or_else(|| panic!("host function {} has no handler", spec.name))
-                .1;
+        .zip(HANDLERS)
+        .map(|(spec, &(name, handler))| {
+            debug_assert_eq!(spec.name, name, "HANDLERS follows the order of HOST_FUNCTIONS");
             Function::new(spec.name, [PTR], [PTR], UserData::new(()), move |plugin, inputs, outputs, _| {
                 call_from_guest(spec, handler, plugin, inputs, outputs)
             })
@@ -233,14 +236,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_abi_function_has_exactly_one_handler_and_no_extras() {
-        let handlers = handlers();
-        for spec in HOST_FUNCTIONS {
-            assert_eq!(handlers.iter().filter(|(n, _)| *n == spec.name).count(), 1, "{}", spec.name);
-        }
-        for (name, _) in &handlers {
-            assert!(a2e_abi::functions::find(name).is_some(), "handler {name} is not in the ABI table");
-        }
+    fn the_handlers_follow_the_abi_table_one_to_one() {
+        let names: Vec<&str> = HANDLERS.iter().map(|(name, _)| *name).collect();
+        let table: Vec<&str> = HOST_FUNCTIONS.iter().map(|spec| spec.name).collect();
+        assert_eq!(names, table);
     }
 
     #[test]

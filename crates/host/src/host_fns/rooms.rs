@@ -3,7 +3,7 @@
 
 use a2e_abi as abi;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 use crate::rt::RtError;
 
@@ -17,7 +17,7 @@ impl From<RtError> for FnError {
     }
 }
 
-fn room_create(ctx: &CallCtx, req: abi::RoomCreate) -> Result<abi::RoomInfo, FnError> {
+pub(super) fn room_create(ctx: &CallCtx, req: abi::RoomCreate) -> Result<abi::RoomInfo, FnError> {
     let host = ctx.state.rt.link.host().ok_or_else(|| FnError::new(abi::codes::UNAVAILABLE, "the host is stopping"))?;
     let needed = if req.tick_hz > 0 { abi::EXPORT_TICK } else { abi::EXPORT_MESSAGE };
     if !host.has_export(&ctx.plugin, needed) {
@@ -27,29 +27,19 @@ fn room_create(ctx: &CallCtx, req: abi::RoomCreate) -> Result<abi::RoomInfo, FnE
     Ok(ctx.state.rt.create(&ctx.plugin, req)?)
 }
 
-fn room_close(ctx: &CallCtx, req: abi::RoomClose) -> Result<abi::Deleted, FnError> {
+pub(super) fn room_close(ctx: &CallCtx, req: abi::RoomClose) -> Result<abi::Deleted, FnError> {
     let reason = req.reason.unwrap_or_else(|| "the room was closed".into());
     Ok(abi::Deleted { deleted: ctx.state.rt.close(&ctx.plugin, &req.room, &reason) })
 }
 
-fn room_list(ctx: &CallCtx, _: abi::Empty) -> Result<Vec<abi::RoomInfo>, FnError> {
+pub(super) fn room_list(ctx: &CallCtx, _: abi::Empty) -> Result<Vec<abi::RoomInfo>, FnError> {
     Ok(ctx.state.rt.rooms_of(&ctx.plugin))
 }
 
-fn room_send(ctx: &CallCtx, req: abi::RoomSend) -> Result<abi::Count, FnError> {
+pub(super) fn room_send(ctx: &CallCtx, req: abi::RoomSend) -> Result<abi::Count, FnError> {
     Ok(abi::Count { count: ctx.state.rt.send(&ctx.plugin, &req.room, req.to.as_deref(), &req.data)? })
 }
 
-fn room_kick(ctx: &CallCtx, req: abi::RoomKick) -> Result<abi::Deleted, FnError> {
+pub(super) fn room_kick(ctx: &CallCtx, req: abi::RoomKick) -> Result<abi::Deleted, FnError> {
     Ok(abi::Deleted { deleted: ctx.state.rt.kick(&ctx.plugin, &req.room, &req.client, &req.reason)? })
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![
-        ("room_create", typed!(room_create)),
-        ("room_close", typed!(room_close)),
-        ("room_list", typed!(room_list)),
-        ("room_send", typed!(room_send)),
-        ("room_kick", typed!(room_kick)),
-    ]
 }

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
-use super::{typed, CallCtx, Handler};
+use super::CallCtx;
 use crate::error::FnError;
 
 /// Issuer of every token.
@@ -93,7 +93,7 @@ pub fn verify_jwt(key: &[u8], audience: &str, token: &str, now_secs: i64) -> Res
     Ok(claims)
 }
 
-fn token_sign(ctx: &CallCtx, req: abi::SignToken) -> Result<abi::SignedToken, FnError> {
+pub(super) fn token_sign(ctx: &CallCtx, req: abi::SignToken) -> Result<abi::SignedToken, FnError> {
     let Value::Object(claims) = req.claims else {
         return Err(FnError::invalid("claims must be a JSON object"));
     };
@@ -108,15 +108,11 @@ fn token_sign(ctx: &CallCtx, req: abi::SignToken) -> Result<abi::SignedToken, Fn
     Ok(abi::SignedToken { token, exp })
 }
 
-fn token_verify(ctx: &CallCtx, req: abi::VerifyToken) -> Result<abi::VerifiedClaims, FnError> {
+pub(super) fn token_verify(ctx: &CallCtx, req: abi::VerifyToken) -> Result<abi::VerifiedClaims, FnError> {
     let now_secs = ctx.state.clock.now_ms().div_euclid(1000);
     verify_jwt(&ctx.state.signing_key, &ctx.plugin, &req.token, now_secs)
         .map(|claims| abi::VerifiedClaims { claims: Value::Object(claims) })
         .map_err(|why| FnError::new(codes::UNAUTHENTICATED, format!("invalid token: {why}")))
-}
-
-pub(super) fn handlers() -> Vec<(&'static str, Handler)> {
-    vec![("token_sign", typed!(token_sign)), ("token_verify", typed!(token_verify))]
 }
 
 #[cfg(test)]

@@ -887,6 +887,28 @@ fn create_user_sets_the_role_for_the_host_and_administrators_and_refuses_others(
 }
 
 #[test]
+fn another_plugin_cannot_create_accounts_through_the_auth_plugin() {
+    let t = auth_host();
+    crate::install_fixture(&t, "fx", &["call:auth"], json!({}));
+    let account = json!({ "name": "mole", "email": "mole@example.com", "password": PW, "role": "admin" });
+    let request = json!({ "plugin": "auth", "function": "create_user", "input": account });
+    let via = |user: Option<a2e_abi::CallUser>| -> Value {
+        let options = a2e_host::CallOptions { client_addr: None, user };
+        let input = json!({ "function": "plugin_call", "request": request });
+        let out = t.host.call("fx", "call_host", input.to_string().as_bytes(), &options).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    };
+    // Neither on its own (a schedule or an event has no user) nor on an administrator's request.
+    let alone = via(None);
+    assert_eq!(alone["data"]["output"]["error"]["code"], "PERMISSION_DENIED", "{alone}");
+    assert!(alone["data"]["output"]["error"]["message"].as_str().unwrap().contains("`fx`"), "{alone}");
+    let admin = a2e_abi::CallUser { uuid: "u-admin".into(), name: "root".into(), role: "admin".into() };
+    let on_behalf = via(Some(admin));
+    assert_eq!(on_behalf["data"]["output"]["error"]["code"], "PERMISSION_DENIED", "{on_behalf}");
+    assert!(t.host.db().get_user_by_email("mole@example.com").is_err());
+}
+
+#[test]
 fn a_disabled_account_is_refused_by_both_verifiers() {
     let t = auth_host();
     let ada = user_with_session(&t, "ada", "ada@example.com");

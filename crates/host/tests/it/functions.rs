@@ -192,6 +192,9 @@ fn the_signed_in_user_of_a_call_reaches_the_plugin_and_its_callees() {
     );
     assert_eq!(chained["data"]["output"]["data"]["user"]["uuid"], "u-1", "{chained}");
     assert_eq!(chained["data"]["output"]["data"]["client_addr"], "203.0.113.9");
+    // The callee learns which plugin called it; a call the host makes names no caller.
+    assert_eq!(chained["data"]["output"]["data"]["caller"], "fx", "{chained}");
+    assert_eq!(direct["data"]["caller"], Value::Null, "{direct}");
     // A call without a user (a schedule, the CLI) says so.
     let anonymous = call(json!({ "function": "context_get", "request": {} }), &Default::default());
     assert_eq!(anonymous["data"]["user"], Value::Null);

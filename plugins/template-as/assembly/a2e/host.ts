@@ -288,17 +288,20 @@ export class ByUuid {
 }
 
 export class CallContext {
+  caller: string | null = null;
   client_addr: string | null = null;
   user: CallUser | null = null;
   static decode(v: JsonValue, d: Decoder): CallContext {
     const o = new CallContext();
     if (!d.object(v, "struct CallContext")) return o;
+    if (d.has(v, "caller")) o.caller = d.str(v, "caller");
     if (d.has(v, "client_addr")) o.client_addr = d.str(v, "client_addr");
     if (d.has(v, "user")) o.user = CallUser.decode(d.child(v, "user", "struct CallUser"), d);
     return o;
   }
   encode(w: JsonWriter): void {
     w.beginObject();
+    { const x = this.caller; if (x !== null) { w.key("caller"); w.str(x); } }
     { const x = this.client_addr; if (x !== null) { w.key("client_addr"); w.str(x); } }
     { const x = this.user; if (x !== null) { w.key("user"); x.encode(w); } }
     w.endObject();
