@@ -148,20 +148,19 @@ pub fn host_fn(t: &TestHost, plugin: &str, function: &str, request: Value) -> Va
     call_json(t, plugin, "call_host", json!({ "function": function, "request": request }))
 }
 
-/// The packages of the plugins workspace (`cargo metadata --no-deps`), read once.
+/// The packages of the plugins workspace (`cargo metadata --no-deps`), read once, as the JSON
+/// `PluginManifest::from_cargo_package` reads.
 pub fn plugin_packages() -> &'static [Value] {
     static PACKAGES: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
     PACKAGES.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/Cargo.toml");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
-            .arg(root)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
-        let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-        meta["packages"].as_array().unwrap().clone()
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .manifest_path(root)
+            .no_deps()
+            .other_options(vec!["--offline".to_owned()])
+            .exec()
+            .expect("cargo metadata of plugins/");
+        metadata.packages.iter().map(|p| serde_json::to_value(p).unwrap()).collect()
     })
 }
 
