@@ -595,6 +595,7 @@ impl Host {
             user: caller.user,
             config: loaded.config.clone(),
             state: self.inner.state.clone(),
+            last_http: Default::default(),
         };
         let mut instance = match loaded.pool.checkout(wait, plugin)? {
             Checkout::Ready(instance) => *instance,

@@ -5,6 +5,7 @@ mod call;
 mod crypto;
 mod db;
 mod events;
+mod extism_http;
 mod http;
 mod kv;
 mod misc;
@@ -106,6 +107,8 @@ pub struct CallCtx {
     pub config: Arc<BTreeMap<String, String>>,
     /// Shared host state.
     pub state: Arc<HostState>,
+    /// The head of the last response of Extism's own `http_request` in this call.
+    pub(crate) last_http: extism_http::LastResponse,
 }
 
 pub(crate) type Handler = fn(&CallCtx, &[u8]) -> Result<Vec<u8>, FnError>;
@@ -187,9 +190,10 @@ fn run_granted(
     }
 }
 
-/// Builds the Extism functions for every entry of [`HOST_FUNCTIONS`].
+/// Builds the Extism functions for every entry of [`HOST_FUNCTIONS`], and Extism's own HTTP
+/// functions over a2e's rules.
 pub fn extism_functions() -> Vec<Function> {
-    HOST_FUNCTIONS
+    let mut functions: Vec<Function> = HOST_FUNCTIONS
         .iter()
         .zip(HANDLERS)
         .map(|(spec, &(name, handler))| {
@@ -199,7 +203,9 @@ pub fn extism_functions() -> Vec<Function> {
             })
             .with_namespace(HOST_NAMESPACE)
         })
-        .collect()
+        .collect();
+    functions.extend(extism_http::functions());
+    functions
 }
 
 fn call_from_guest(

@@ -170,6 +170,41 @@ fn requests_reach_only_granted_origins_and_bodies_round_trip() {
 }
 
 #[test]
+fn extism_s_own_http_function_follows_the_same_rules() {
+    let (t, s) = setup(&["http:http://127.0.0.1:*"]);
+    let call = |input: Value| t.host.call("fx", "extism_http", input.to_string().as_bytes(), &Default::default());
+    let ok: Value = serde_json::from_slice(&call(json!({ "url": s.url("/hello") })).unwrap()).unwrap();
+    assert_eq!(ok, json!({ "status": 200, "body": "hello", "x_test": "1" }));
+    let posted: Value =
+        serde_json::from_slice(&call(json!({ "url": s.url("/echo"), "method": "POST", "body": "héllo" })).unwrap())
+            .unwrap();
+    let echoed: Value = serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
+    assert_eq!(echoed["body"], "héllo", "{posted}");
+    let missing: Value = serde_json::from_slice(&call(json!({ "url": s.url("/status/404") })).unwrap()).unwrap();
+    assert_eq!(missing["status"], 404);
+    // An origin the grants do not cover, or a loopback name they do not name: the call fails with
+    // a2e's code and reason instead of Extism's "not enabled", and nothing is sent.
+    let before = s.requests();
+    for url in [format!("http://localhost:{}/hello", s.port), "http://169.254.169.254/latest/meta-data/".into()] {
+        let err = call(json!({ "url": url })).unwrap_err().to_string();
+        assert!(err.contains("PERMISSION_DENIED") && err.contains("http:"), "{url}: {err}");
+    }
+    assert_eq!(s.requests(), before, "a refused request reached the server");
+    // The plugin serves the next call after a refusal.
+    assert!(call(json!({ "url": s.url("/hello") })).is_ok());
+    // Without any http: grant the function is refused for the missing grant.
+    install_fixture(&t, "fx-plain", &[], json!({}));
+    let bare = t.host.call(
+        "fx-plain",
+        "extism_http",
+        json!({ "url": s.url("/hello") }).to_string().as_bytes(),
+        &Default::default(),
+    );
+    let err = bare.unwrap_err().to_string();
+    assert!(err.contains("PERMISSION_DENIED") && err.contains("`http:<origin>` grant"), "{err}");
+}
+
+#[test]
 fn private_addresses_need_a_grant_that_names_them() {
     // A wildcard grant covers any public host, never loopback, private or link-local ones.
     let (t, s) = setup(&["http:http://*:*"]);

@@ -95,6 +95,7 @@ pub fn plugin_dir(parent: &Path, name: &str, guest: &str, extra: Value) -> PathB
 pub const FIXTURE_EXPORTS: &[&str] = &[
     "call_host",
     "call_host_bytes",
+    "extism_http",
     "everything",
     "echo",
     "noop",
