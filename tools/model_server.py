@@ -5,7 +5,9 @@ server (PyPI xllamacpp), which speaks the OpenAI API (/v1/chat/completions, /v1/
 it runs a small adapter that serves Ollama's API (/api/chat as NDJSON, /api/tags) from the same
 model, because Ollama itself cannot be installed here: each /api/chat request becomes a streamed
 /v1/chat/completions request, and closing the client connection closes the upstream one, as
-Ollama stops generating when its client goes away.
+Ollama stops generating when its client goes away. The adapter also serves the OpenAI API under
+/keyed/ behind an API key (`Authorization: Bearer a2e-test-key`), as hosted providers do, for the
+tests of provider keys.
 
 Prints one line `READY openai=<url> ollama=<url>` once both listen, then serves until killed,
 its stdin closes, or the process that started it exits.
@@ -69,6 +71,10 @@ def start_llama(port, threads):
     sys.exit("the llama.cpp server did not become ready in 60 s")
 
 
+# The API key the adapter's `/keyed` path asks for, as a provider with keys would.
+TEST_API_KEY = "a2e-test-key"
+
+
 def make_adapter(upstream_port):
     class Ollama(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -84,13 +90,48 @@ def make_adapter(upstream_port):
             self.end_headers()
             self.wfile.write(data)
 
+        def forward_keyed(self, method):
+            """`/keyed/<path>`: the OpenAI-compatible API of the same server behind an API key,
+            as hosted providers serve it. Without `Authorization: Bearer TEST_API_KEY`: 401."""
+            if self.headers.get("authorization") != "Bearer " + TEST_API_KEY:
+                self.send_json(401, {"error": {"message": "invalid or missing API key"}})
+                return
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {"content-type": self.headers.get("content-type", "application/json")} if body else {}
+            upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=600)
+            try:
+                upstream.request(method, self.path[len("/keyed"):], body, headers)
+                resp = upstream.getresponse()
+                self.send_response(resp.status)
+                self.send_header("content-type", resp.getheader("content-type", "application/json"))
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                while True:
+                    data = resp.read1(65536)
+                    if not data:
+                        break
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                upstream.close()
+
         def do_GET(self):
-            if self.path == "/api/tags":
+            if self.path.startswith("/keyed/"):
+                self.forward_keyed("GET")
+            elif self.path == "/api/tags":
                 self.send_json(200, {"models": [{"name": MODEL_NAME, "model": MODEL_NAME, "size": 0}]})
             else:
                 self.send_json(404, {"error": "not found"})
 
         def do_POST(self):
+            if self.path.startswith("/keyed/"):
+                self.forward_keyed("POST")
+                return
             if self.path != "/api/chat":
                 self.send_json(404, {"error": "not found"})
                 return

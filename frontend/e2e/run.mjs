@@ -335,7 +335,24 @@ try {
   if (scripts !== 0) throw new Error("the conversation holds script elements");
   await shot(other, "chat-search");
 
-  // 18. Log out.
+  // 18. A provider behind an API key: the administrator types the key once; the host stores it
+  // and sends it to that provider only; the page shows that a key is set, never the key.
+  const keyed = process.env.A2E_MODEL_OLLAMA_URL;
+  if (!keyed) throw new Error("A2E_MODEL_OLLAMA_URL is not set (cargo xtask test starts the model server)");
+  await page.getByRole("link", { name: "Chat providers" }).click();
+  const keyForm = page.getByRole("form", { name: "Add a provider" });
+  await keyForm.getByLabel("Id (a-z, 0-9 and -)").fill("hosted");
+  await keyForm.getByLabel("Name").fill("Hosted model");
+  await keyForm.getByLabel("Base URL").fill(`${keyed}/keyed`);
+  await keyForm.getByLabel("API key (optional)").fill("a2e-test-key");
+  await keyForm.getByRole("button", { name: "Save provider" }).click();
+  await page.getByRole("button", { name: /^Grant access to / }).click();
+  await page.getByRole("list", { name: "Models the provider serves" }).getByText("SmolLM2-135M-Instruct").waitFor();
+  await page.getByRole("row", { name: /Hosted model/ }).getByText("set", { exact: true }).waitFor();
+  if ((await page.content()).includes("a2e-test-key")) throw new Error("the page shows the API key");
+  await shot(page, "chat-provider-key");
+
+  // 19. Log out.
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("heading", { name: "Log in", exact: true }).waitFor();
   await shot(page, "logged-out");

@@ -1,7 +1,17 @@
 import { describe, expect, it, vi, afterEach, beforeEach } from "vitest";
 import { invoke, isTauri } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { ApiError, body, call, connectRealtime, subscribeEvents, url } from "./api";
+import {
+  ApiError,
+  body,
+  call,
+  connectRealtime,
+  deletePluginSecret,
+  pluginSecrets,
+  setPluginSecret,
+  subscribeEvents,
+  url,
+} from "./api";
 
 // The desktop app's IPC: off (a browser) unless a test turns it on.
 vi.mock("@tauri-apps/api/core", () => ({ isTauri: vi.fn(() => false), invoke: vi.fn() }));
@@ -76,6 +86,19 @@ describe("call over HTTP", () => {
   it("turns an error answer into an ApiError with code, message and status", async () => {
     vi.stubGlobal("fetch", async () => new Response(JSON.stringify({ code: "UNAUTHENTICATED", message: "sign in first" }), { status: 401 }));
     await expect(call("session")).rejects.toMatchObject({ code: "UNAUTHENTICATED", message: "sign in first", status: 401 });
+  });
+  it("lists, sets and deletes a plugin's secrets; the value goes in the PUT body only", async () => {
+    const fetch = vi.fn(async () => new Response("{}", { status: 200 }));
+    vi.stubGlobal("fetch", fetch);
+    await pluginSecrets("chat");
+    await setPluginSecret("chat", "provider.local", "sk-1", "https://api.example.com");
+    await deletePluginSecret("chat", "provider.local");
+    const sent = (fetch.mock.calls as unknown as [string, RequestInit][]).map(([u, init]) => [init.method, u, init.body]);
+    expect(sent).toEqual([
+      ["GET", "/api/plugins/chat/secrets", undefined],
+      ["PUT", "/api/plugins/chat/secrets/provider.local", JSON.stringify({ value: "sk-1", origin: "https://api.example.com" })],
+      ["DELETE", "/api/plugins/chat/secrets/provider.local", undefined],
+    ]);
   });
   it("reports a network failure as NETWORK", async () => {
     vi.stubGlobal("fetch", async () => {

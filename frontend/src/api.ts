@@ -34,6 +34,10 @@ export type ErrorBody = Schemas["ErrorBody"];
 
 export type DbStats = Schemas["DbStats"];
 
+/** A secret an administrator gave a plugin: its name and origin, never its value. */
+export type SecretInfo = Schemas["SecretInfo"];
+export type SecretDeleted = Schemas["SecretDeleted"];
+
 /** The filter of `audit_events` (its query string). */
 export interface AuditQuery {
   kind?: string;
@@ -43,7 +47,7 @@ export interface AuditQuery {
   limit?: number;
 }
 
-type Method = "GET" | "POST" | "PATCH" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 type Args = Record<string, unknown>;
 
 /**
@@ -207,6 +211,31 @@ export function subscribeEvents(onEvent: (e: AuditEvent) => void, onState: (conn
 /** Calls `fn` of plugin `name` with `input` (the plugin's public functions, or any as an administrator). */
 export function pluginCall<T>(name: string, fn: string, input: unknown = {}, signal?: AbortSignal): Promise<T> {
   return call<T>("execute_plugin", { name, function: fn, input }, signal);
+}
+
+/** The secrets of plugin `name` (administrators): names and origins, never values. */
+export function pluginSecrets(name: string, signal?: AbortSignal): Promise<SecretInfo[]> {
+  return call<SecretInfo[]>("plugin_secrets", { name }, signal);
+}
+
+/**
+ * Stores (or replaces) the secret `secret` of plugin `name` (administrators). `origin`
+ * (`scheme://host[:port]`, no path) is the only origin the host ever sends it to; the value is
+ * never shown again.
+ */
+export function setPluginSecret(
+  name: string,
+  secret: string,
+  value: string,
+  origin: string,
+  signal?: AbortSignal,
+): Promise<SecretInfo> {
+  return call<SecretInfo>("plugin_secret_set", { name, secret, value, origin }, signal);
+}
+
+/** Deletes the secret `secret` of plugin `name` (administrators); `deleted` is false when there was none. */
+export function deletePluginSecret(name: string, secret: string, signal?: AbortSignal): Promise<SecretDeleted> {
+  return call<SecretDeleted>("plugin_secret_delete", { name, secret }, signal);
 }
 
 /** A frame the realtime protocol sends (see `/api/rt`). */

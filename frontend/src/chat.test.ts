@@ -6,8 +6,12 @@ import {
   childrenOf,
   fileName,
   grantFromError,
+  keyBoundElsewhere,
+  keyOrigin,
+  keySecret,
   newestLeaf,
   originOf,
+  providerKey,
   selectSibling,
   selectThrough,
   siblings,
@@ -220,6 +224,26 @@ describe("helpers", () => {
     expect(originOf("http://[::1]:11434/")).toBe("http://[::1]:11434");
     expect(originOf("ftp://x")).toBeNull();
     expect(originOf("not a url")).toBeNull();
+  });
+
+  it("a provider's API key is the secret provider.<id>, bound to the origin of its base URL", () => {
+    expect(keySecret("local")).toBe("provider.local");
+    expect(keyOrigin("https://api.example.com/v1")).toBe("https://api.example.com");
+    expect(keyOrigin(" http://127.0.0.1:8080/v1/ ")).toBe("http://127.0.0.1:8080");
+    expect(keyOrigin("https://API.example.com:443/openai/v1")).toBe("https://api.example.com");
+    expect(keyOrigin("ftp://x")).toBeNull();
+    expect(keyOrigin("not a url")).toBeNull();
+    const secret = { name: "provider.local", origin: "https://api.example.com", updated_at: 1 };
+    const others = [{ name: "provider.other", origin: "http://x", updated_at: 2 }, secret];
+    expect(providerKey({ id: "local", base_url: "https://api.example.com/v1" }, others)).toEqual({ secret, elsewhere: false });
+    expect(providerKey({ id: "local", base_url: "https://new.example.com/v1" }, others)).toEqual({ secret, elsewhere: true });
+    expect(providerKey({ id: "none", base_url: "https://api.example.com" }, others)).toBeNull();
+    expect(
+      keyBoundElsewhere(
+        "the chat plugin may not reach https://new.example.com:443 yet: an administrator grants it `http:https://new.example.com:443` (secret `provider.local` is bound to https://api.example.com and is never sent to https://new.example.com)",
+      ),
+    ).toBe(true);
+    expect(keyBoundElsewhere("the chat plugin may not reach http://x:80 yet (denied)")).toBe(false);
   });
 
   it("agentOptions reads the options JSON", () => {

@@ -1,6 +1,8 @@
 // The chat plugin's shapes and the pure logic of the Chat pages: the message tree and its
 // branches, the answer frames of the realtime socket, and small formatting helpers.
 
+import type { SecretInfo } from "./api";
+
 export type Role = "user" | "assistant" | "system";
 export type Status = "done" | "streaming" | "stopped" | "failed";
 
@@ -300,6 +302,46 @@ export function originOf(url: string): string | null {
   if (u.protocol !== "http:" && u.protocol !== "https:") return null;
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
   return `${u.protocol}//${u.hostname}:${port}`;
+}
+
+// ------------------------------------------------------------------ API keys
+
+/** The name of the chat plugin's secret that holds the API key of provider `id`. */
+export function keySecret(id: string): string {
+  return `provider.${id}`;
+}
+
+/**
+ * The origin a provider's API key is bound to: `scheme://host[:port]` of its base URL, written
+ * as browsers (and the host) write origins, default ports left out; null for a URL that is not
+ * http(s).
+ */
+export function keyOrigin(baseUrl: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(baseUrl.trim());
+  } catch {
+    return null;
+  }
+  return u.protocol === "http:" || u.protocol === "https:" ? u.origin : null;
+}
+
+/**
+ * The API key of a provider among the chat plugin's secrets, if it has one; `elsewhere` when the
+ * key is bound to another origin than the provider's base URL (the host will not send it there).
+ */
+export function providerKey(
+  p: Pick<Provider, "id" | "base_url">,
+  secrets: readonly SecretInfo[],
+): { secret: SecretInfo; elsewhere: boolean } | null {
+  const name = keySecret(p.id);
+  const secret = secrets.find((s) => s.name === name);
+  return secret ? { secret, elsewhere: secret.origin !== keyOrigin(p.base_url) } : null;
+}
+
+/** Whether an error says an API key was refused for the origin it was to be sent to. */
+export function keyBoundElsewhere(message: string): boolean {
+  return /secret `[^`]+` is bound to \S+ and is never sent to/.test(message);
 }
 
 /** A file name for a chat's export. */

@@ -11,7 +11,7 @@ type OpenApi = { paths: Record<string, Record<string, Operation>> };
 // The server's OpenAPI document (frontend/openapi.json, from `a2e openapi`), when it is there.
 const doc = Object.values(import.meta.glob<OpenApi>("../openapi.json", { eager: true, import: "default" }))[0];
 
-const METHODS = ["GET", "POST", "PATCH", "DELETE"];
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 const ENTRY_KEYS = ["method", "path", "body", "query"];
 
 describe("routes.json", () => {

@@ -119,6 +119,11 @@ pub fn run(root: &Path, target: &Path) -> Result<()> {
         .find_map(|w| w.strip_prefix("openai="))
         .with_context(|| format!("the model server did not start: {ready:?}"))?
         .to_owned();
+    let ollama = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ollama="))
+        .with_context(|| format!("the model server did not start: {ready:?}"))?
+        .to_owned();
 
     let status = Command::new("node")
         .arg("e2e/run.mjs")
@@ -128,6 +133,7 @@ pub fn run(root: &Path, target: &Path) -> Result<()> {
         .arg(&artifacts)
         .env("A2E_CHROMIUM", &browser)
         .env("A2E_MODEL_OPENAI_URL", &openai)
+        .env("A2E_MODEL_OLLAMA_URL", &ollama)
         .current_dir(root.join("frontend"))
         .status()
         .context("starting node")?;

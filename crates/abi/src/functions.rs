@@ -200,10 +200,11 @@ macro_rules! host_function_table {
     room_send: Rooms, RoomSend => Count, NF, "Send a message to some or all clients of a room; answers how many it reached.";
     room_kick: Rooms, RoomKick => Deleted, NF, "Remove a client from a room, telling it why.";
     plugin_call: Call, PluginCall => PluginOutput, &["NOT_FOUND", "UNAVAILABLE", "CONFLICT", "TIMEOUT", "CALL_FAILED"], "Call an export of another plugin under its own grants and limits (CONFLICT: a call cycle or depth over 4; TIMEOUT: the callee ran past its time limit).";
-    http_request: Http, HttpRequest => HttpResponse, &["TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response.";
-    http_open: Http, HttpRequest => HttpStream, &["TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"], "Send an HTTP(S) request and return the response head; read the body with http_read.";
+    http_request: Http, HttpRequest => HttpResponse, &["NOT_FOUND", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response (NOT_FOUND: a header names a secret the plugin does not have).";
+    http_open: Http, HttpRequest => HttpStream, &["NOT_FOUND", "TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"], "Send an HTTP(S) request and return the response head; read the body with http_read.";
     http_read: Http, HttpRead => HttpChunk, &["NOT_FOUND", "CONFLICT", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Read what arrived of a stream's body, waiting up to wait_ms for more.";
     http_close: Http, HttpClose => Deleted, NONE, "Close a stream; the connection is dropped.";
+    secret_list: Http, Empty => [SecretInfo], NONE, "List the secrets an administrator gave the plugin (names and origins, never values).";
         }
     };
 }

@@ -320,6 +320,20 @@ pub struct HttpClose {
     pub id: String,
 }
 
+/// A secret an administrator gave the plugin (an API key), as the plugin and the API may see it:
+/// never its value. A request header that contains `{{secret:<name>}}` gets the value in its place
+/// when the request goes to the secret's origin, and only then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretInfo {
+    /// The secret's name: 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+    pub name: String,
+    /// The only origin (`scheme://host[:port]`) the host sends it to.
+    pub origin: String,
+    /// When it was last set, Unix ms.
+    pub updated_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

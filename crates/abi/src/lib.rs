@@ -23,7 +23,7 @@ pub use errors::{codes, http_status, ErrorCode};
 pub use functions::{HostFunction, HOST_FUNCTIONS};
 pub use http::{
     canonical_ip, is_public_ip, HostPattern, HttpChunk, HttpClose, HttpRead, HttpRequest, HttpResponse, HttpStream,
-    OriginPattern,
+    OriginPattern, SecretInfo,
 };
 pub use realtime::*;
 pub use types::*;

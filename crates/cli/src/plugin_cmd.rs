@@ -1,4 +1,5 @@
-//! `a2e plugin ...`: new, build, install, list, call, remove, grants, grant, revoke, enable, disable.
+//! `a2e plugin ...`: new, build, install, list, call, remove, grants, grant, revoke, enable, disable,
+//! secret.
 
 use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -68,7 +69,7 @@ pub(crate) enum PluginCommand {
         /// Input bytes as text; '-' reads standard input.
         input: Option<String>,
     },
-    /// Remove a plugin and its grants.
+    /// Remove a plugin, its grants and its secrets.
     Remove {
         /// Plugin name.
         name: String,
@@ -113,6 +114,38 @@ pub(crate) enum PluginCommand {
         /// Disable it even if it signs people in (every account is locked out until it is enabled).
         #[arg(long)]
         force: bool,
+    },
+    /// Set, list and delete a plugin's secrets (API keys): the host puts one into the plugin's
+    /// requests to the one origin it is bound to, and never shows its value.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `a2e plugin secret ...`: the secrets of a plugin.
+#[derive(Subcommand, Debug)]
+pub(crate) enum SecretCommand {
+    /// Set (or replace) a secret; reads the value from standard input, or asks for it without
+    /// echo on a terminal.
+    Set {
+        /// Plugin name.
+        plugin: String,
+        /// Secret name: 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+        name: String,
+        /// The only origin (`scheme://host[:port]`) the secret is sent to.
+        #[arg(long, value_name = "URL")]
+        origin: String,
+    },
+    /// List a plugin's secrets: names, origins and when they were set, never values.
+    List {
+        /// Plugin name.
+        plugin: String,
+    },
+    /// Delete a secret; exits 1 when the plugin has no secret of that name.
+    Delete {
+        /// Plugin name.
+        plugin: String,
+        /// Secret name.
+        name: String,
     },
 }
 
@@ -259,10 +292,79 @@ fn run_with_host(cli: &Cli, cmd: &PluginCommand) -> anyhow::Result<ExitCode> {
             let word = if info.enabled { "enabled" } else { "disabled" };
             print(cli, json!({ "plugin": name, "enabled": info.enabled }), &format!("{name} {word}"));
         }
+        PluginCommand::Secret(cmd) => secret(cli, &host, cmd)?,
         PluginCommand::New { .. } | PluginCommand::Build { .. } => unreachable!("handled without a host"),
     }
     flush_events(&host);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `a2e plugin secret ...` on an open host; no output ever contains a secret's value.
+fn secret(cli: &Cli, host: &Host, cmd: &SecretCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretCommand::Set { plugin, name, origin } => {
+            // The host is open first: with --passphrase-stdin the passphrase is the first line of
+            // input and the value follows it. An unknown plugin is refused before anyone types.
+            host.info(plugin)?;
+            let value = read_secret_value(name)?;
+            let info = host
+                .set_secret(plugin, name, &value, origin)
+                .with_context(|| format!("setting secret {name} of {plugin}"))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("secret {} of {plugin} set, sent only to {}", info.name, info.origin);
+            }
+        }
+        SecretCommand::List { plugin } => {
+            let list = host.secrets(plugin).with_context(|| format!("listing the secrets of {plugin}"))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("{plugin} has no secrets; set one with `a2e plugin secret set {plugin} NAME --origin URL`");
+            } else {
+                println!("{:<24} {:<40} updated", "name", "origin");
+                for s in list {
+                    println!("{:<24} {:<40} {}", s.name, s.origin, format_utc_ms(s.updated_at));
+                }
+            }
+        }
+        SecretCommand::Delete { plugin, name } => {
+            let deleted =
+                host.delete_secret(plugin, name).with_context(|| format!("deleting secret {name} of {plugin}"))?;
+            if !deleted {
+                return Err(coded(exit::FAILURE, format!("plugin {plugin} has no secret named {name}")));
+            }
+            print(cli, json!({ "plugin": plugin, "deleted": name }), &format!("deleted secret {name} of {plugin}"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the value of secret `name`: without echo on a terminal, else all of standard input less
+/// one trailing line ending. An empty value is refused.
+fn read_secret_value(name: &str) -> anyhow::Result<String> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Value of secret {name}: ")).context("reading the secret's value")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the secret's value from standard input")?;
+        let trimmed = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+        trimmed.to_owned()
+    };
+    if value.is_empty() {
+        return Err(coded(
+            exit::FAILURE,
+            "the secret's value is empty; write it to standard input, or run on a terminal to be asked for it",
+        ));
+    }
+    Ok(value)
+}
+
+/// Formats a time in Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
+fn format_utc_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| format!("{ms} ms"), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
 /// Refuses a change that would lock every account out, unless `force`; with `force`, warns.

@@ -41,5 +41,7 @@ pub use store::chat::{
     Agent, AgentExecution, AgentExecutionInput, AgentInput, ChatMessage, ChatMessageInput, ChatSession,
     ChatSessionInput, ExecutionFilter, ExecutionUpdate, Page, Setting, MAX_PAGE,
 };
-pub use store::plugin::{AuditEvent, AuditFilter, Grant, KvEntry, NewAuditEvent, RateDecision, MAX_KV_VALUE};
+pub use store::plugin::{
+    AuditEvent, AuditFilter, Grant, KvEntry, NewAuditEvent, RateDecision, SecretInfo, MAX_KV_VALUE,
+};
 pub use store::users::{normalize_email, NewUser, ProfileUpdate, User, MAX_EMAIL_LEN};

@@ -55,6 +55,9 @@ pub enum HostError {
     /// An internal failure of the runtime.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A plugin secret's name, value or origin was refused.
+    #[error("invalid secret: {0}")]
+    InvalidSecret(String),
 }
 
 /// How a plugin call failed, decided from typed values (wasmtime's trap code, the fuel meter,

@@ -766,6 +766,7 @@ impl Host {
             fs::remove_dir_all(&dir).map_err(|e| HostError::io("removing", &dir, e))?;
         }
         self.db().revoke_all(name)?;
+        self.db().delete_plugin_secrets(name)?;
         if purge {
             self.db().kv_clear(name)?;
         }
@@ -841,6 +842,29 @@ impl Host {
         self.get(name)?;
         let names: Vec<String> = grants.iter().map(|g| g.clone().into().as_string()).collect();
         Ok(self.db().grant(name, &names, self.inner.state.clock.now_ms())?)
+    }
+
+    /// Stores (or replaces) the secret `name` of `plugin`, bound to `origin`
+    /// (`scheme://host[:port]`): the host puts it into the headers of the plugin's requests to
+    /// that origin that name `{{secret:<name>}}`, and no host function returns it.
+    pub fn set_secret(&self, plugin: &str, name: &str, value: &str, origin: &str) -> Result<a2e_abi::SecretInfo> {
+        self.get(plugin)?;
+        host_fns::check_secret_name(name).map_err(HostError::InvalidSecret)?;
+        host_fns::check_secret_value(value).map_err(HostError::InvalidSecret)?;
+        let origin = host_fns::secret_origin(origin).map_err(HostError::InvalidSecret)?;
+        Ok(self.db().set_plugin_secret(plugin, name, value, &origin, self.inner.state.clock.now_ms())?)
+    }
+
+    /// The secrets of `plugin` by name: names and origins, never values.
+    pub fn secrets(&self, plugin: &str) -> Result<Vec<a2e_abi::SecretInfo>> {
+        self.get(plugin)?;
+        Ok(self.db().list_plugin_secrets(plugin)?)
+    }
+
+    /// Deletes the secret `name` of `plugin`; returns whether it existed.
+    pub fn delete_secret(&self, plugin: &str, name: &str) -> Result<bool> {
+        self.get(plugin)?;
+        Ok(self.db().delete_plugin_secret(plugin, name)?)
     }
 
     /// Revokes one grant; returns whether it was held. Takes effect on the next call.

@@ -76,7 +76,7 @@ impl From<HostError> for ApiError {
             HostError::UnknownPlugin(_) => ApiError::new(codes::UNKNOWN_PLUGIN, message),
             HostError::UnknownFunction { .. } => ApiError::new(codes::UNKNOWN_FUNCTION, message),
             HostError::Disabled(_) => ApiError::new(codes::PLUGIN_DISABLED, message),
-            HostError::Invalid(_) => ApiError::invalid(message),
+            HostError::Invalid(_) | HostError::InvalidSecret(_) => ApiError::invalid(message),
             HostError::AlreadyInstalled(_) => ApiError::new(codes::ALREADY_EXISTS, message),
             HostError::CallFailed { ref failure, .. } => ApiError::new(failure.code().as_str(), message),
             HostError::Busy(_) => ApiError::new(codes::PLUGIN_BUSY, message),

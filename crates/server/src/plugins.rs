@@ -1,5 +1,5 @@
-//! The plugin API: list, upload-install, remove, enable/disable, grants (administrators), and
-//! calls (administrators: any export; other users: the functions a plugin marks public).
+//! The plugin API: list, upload-install, remove, enable/disable, grants and secrets
+//! (administrators), and calls (administrators: any export; other users: the functions a plugin marks public).
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -32,6 +32,8 @@ pub(crate) fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(grants, add_grant))
         .routes(routes!(revoke_grant))
         .routes(routes!(call_function))
+        .routes(routes!(secrets))
+        .routes(routes!(set_secret, delete_secret))
 }
 
 /// An installed plugin as the API shows it.
@@ -434,6 +436,103 @@ async fn revoke_grant(
     }
     audit(&state, &admin, "grant.revoked", &name, json!({ "grant": grant.as_string() })).await;
     Ok(ApiJson(plugin_view(&state, name).await?))
+}
+
+/// A secret an administrator gave a plugin, as the API shows it: never its value.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretInfo {
+    /// The secret's name.
+    pub name: String,
+    /// The only origin (`scheme://host[:port]`) the host sends it to.
+    pub origin: String,
+    /// When it was last set, Unix ms.
+    pub updated_at: i64,
+}
+
+impl From<a2e_abi::SecretInfo> for SecretInfo {
+    fn from(s: a2e_abi::SecretInfo) -> SecretInfo {
+        SecretInfo { name: s.name, origin: s.origin, updated_at: s.updated_at }
+    }
+}
+
+/// A secret to store for a plugin.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SecretRequest {
+    /// The value, such as an API key: 1-4096 characters, no control characters. It is never
+    /// returned by the API and never enters the plugin's memory.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    pub value: String,
+    /// `scheme://host[:port]` (http or https, no path): the only origin the host sends it to.
+    #[schema(min_length = 1, max_length = 2048, pattern = "^https?://[^/?#@\\s]+/?$")]
+    pub origin: String,
+}
+
+/// The plugin and the secret a route names.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SecretPath {
+    /// Plugin name.
+    pub name: String,
+    /// Secret name: 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub secret: String,
+}
+
+/// Whether a secret was deleted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretDeleted {
+    /// True when the secret existed.
+    pub deleted: bool,
+}
+
+/// The secrets of a plugin: names and origins, never values.
+#[utoipa::path(get, path = "/api/plugins/{name}/secrets", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = Vec<SecretInfo>), (status = 404, body = ErrorBody)))]
+async fn secrets(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<Vec<SecretInfo>>> {
+    let host = state.host().clone();
+    let list = blocking(move || Ok(host.secrets(&name)?)).await?;
+    Ok(ApiJson(list.into_iter().map(SecretInfo::from).collect()))
+}
+
+/// Stores (or replaces) a secret of a plugin, such as a model provider's API key. A request
+/// header of the plugin that contains `{{secret:<name>}}` gets the value in its place, only when
+/// the request goes to the secret's origin.
+#[utoipa::path(put, path = "/api/plugins/{name}/secrets/{secret}", tag = "plugins", params(SecretPath),
+    request_body = SecretRequest,
+    responses((status = 200, body = SecretInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(path): Path<SecretPath>,
+    ApiJson(req): ApiJson<SecretRequest>,
+) -> ApiResult<ApiJson<SecretInfo>> {
+    let host = state.host().clone();
+    let (plugin, secret) = (path.name.clone(), path.secret.clone());
+    let info = blocking(move || Ok(host.set_secret(&plugin, &secret, &req.value, &req.origin)?)).await?;
+    audit(&state, &admin, "secret.set", &path.name, json!({ "name": info.name, "origin": info.origin })).await;
+    Ok(ApiJson(info.into()))
+}
+
+/// Deletes a secret of a plugin.
+#[utoipa::path(delete, path = "/api/plugins/{name}/secrets/{secret}", tag = "plugins", params(SecretPath),
+    responses((status = 200, body = SecretDeleted), (status = 404, body = ErrorBody)))]
+async fn delete_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(path): Path<SecretPath>,
+) -> ApiResult<ApiJson<SecretDeleted>> {
+    let host = state.host().clone();
+    let (plugin, secret) = (path.name.clone(), path.secret.clone());
+    let deleted = blocking(move || Ok(host.delete_secret(&plugin, &secret)?)).await?;
+    if deleted {
+        audit(&state, &admin, "secret.deleted", &path.name, json!({ "name": path.secret })).await;
+    }
+    Ok(ApiJson(SecretDeleted { deleted }))
 }
 
 /// Calls a plugin function with the request body as its input. Administrators may call every

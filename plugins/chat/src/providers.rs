@@ -2,7 +2,7 @@
 //! API (`/v1/chat/completions` as server-sent events, `/v1/models`). An administrator configures
 //! them; each base URL needs an `http:` grant for this plugin, which the error says when missing.
 
-use a2e_pdk::abi::{HttpRequest, Page};
+use a2e_pdk::abi::{Empty, HttpRequest, Page};
 use a2e_pdk::codes;
 use a2e_pdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -108,6 +108,21 @@ pub fn origin_of(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
+/// The name of the host secret that holds a provider's API key.
+pub fn key_secret(p: &Provider) -> String {
+    format!("provider.{}", p.id)
+}
+
+/// Adds the provider's API key to `req` when an administrator gave it one: the header names the
+/// host secret and the host puts the key in, so the key never enters this plugin.
+fn authorize(p: &Provider, req: &mut HttpRequest) {
+    let name = key_secret(p);
+    let has_key = host::secret_list(&Empty {}).is_ok_and(|secrets| secrets.iter().any(|s| s.name == name));
+    if has_key {
+        req.headers.insert("authorization".into(), format!("Bearer {{{{secret:{name}}}}}"));
+    }
+}
+
 /// The models the provider serves, from the provider.
 pub fn models(p: &Provider) -> Result<Vec<String>> {
     let url = match p.kind.as_str() {
@@ -116,6 +131,7 @@ pub fn models(p: &Provider) -> Result<Vec<String>> {
     };
     let mut req = HttpRequest::get(url);
     req.timeout_ms = 10_000;
+    authorize(p, &mut req);
     let resp = http::request(&req).map_err(|e| explain(p, e))?;
     if resp.status != 200 {
         return Err(error(
@@ -160,6 +176,7 @@ pub fn chat_request(p: &Provider, model: &str, messages: &[Value], o: &Options, 
     let path = if p.kind == "ollama" { "/api/chat" } else { "/v1/chat/completions" };
     let mut req = HttpRequest::post_json(format!("{}{path}", p.base_url), &body);
     req.timeout_ms = 1_800_000;
+    authorize(p, &mut req);
     req
 }
 

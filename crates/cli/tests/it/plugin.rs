@@ -97,6 +97,62 @@ fn a_bare_extism_wasm_installs_and_passes_bytes_through() {
 }
 
 #[test]
+fn plugin_secrets_are_set_listed_and_deleted_without_ever_printing_the_value() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let path = work.path().join("vowels.wasm");
+    std::fs::copy(wasm_dir().join("vowels.wasm"), &path).unwrap();
+    let installed = a2e(&data, &["plugin", "install", path.to_str().unwrap()], &[], "");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let never_shown = |out: &std::process::Output| {
+        assert!(!stdout(out).contains("s3cret-value") && !stderr(out).contains("s3cret-value"), "the value leaked");
+    };
+
+    let set_args = ["plugin", "secret", "set", "vowels", "api.key", "--origin", "https://api.example.com"];
+    let set = a2e(&data, &set_args, &[], "s3cret-value\n");
+    assert!(set.status.success(), "{}", stderr(&set));
+    never_shown(&set);
+    assert!(stdout(&set).contains("api.key") && stdout(&set).contains("https://api.example.com"), "{}", stdout(&set));
+
+    let list = a2e(&data, &["plugin", "secret", "list", "vowels"], &[], "");
+    assert!(list.status.success(), "{}", stderr(&list));
+    never_shown(&list);
+    let table = stdout(&list);
+    assert!(table.contains("api.key") && table.contains("https://api.example.com"), "{table}");
+    let listed = a2e(&data, &["plugin", "secret", "list", "vowels", "--json"], &[], "");
+    never_shown(&listed);
+    let secrets = json(&listed);
+    assert_eq!(
+        secrets,
+        json!([{ "name": "api.key", "origin": "https://api.example.com", "updated_at": secrets[0]["updated_at"] }])
+    );
+    assert!(secrets[0]["updated_at"].as_i64().is_some_and(|t| t > 0), "{secrets}");
+
+    let bad_args = ["plugin", "secret", "set", "vowels", "api.key", "--origin", "ftp://x"];
+    let bad = a2e(&data, &bad_args, &[], "s3cret-value\n");
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    never_shown(&bad);
+    assert!(stderr(&bad).contains("ftp://x"), "{}", stderr(&bad));
+    let empty = a2e(&data, &set_args, &[], "\n");
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(stderr(&empty).contains("the secret's value is empty"), "{}", stderr(&empty));
+    let unchanged = json(&a2e(&data, &["plugin", "secret", "list", "vowels", "--json"], &[], ""));
+    assert_eq!(unchanged[0]["origin"], "https://api.example.com", "{unchanged}");
+
+    let deleted = a2e(&data, &["plugin", "secret", "delete", "vowels", "api.key"], &[], "");
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let again = a2e(&data, &["plugin", "secret", "delete", "vowels", "api.key"], &[], "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("plugin vowels has no secret named api.key"), "{}", stderr(&again));
+    let none = json(&a2e(&data, &["plugin", "secret", "list", "vowels", "--json"], &[], ""));
+    assert_eq!(none, json!([]));
+
+    let unknown = a2e(&data, &["plugin", "secret", "list", "nope"], &[], "");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("not installed"), "{}", stderr(&unknown));
+}
+
+#[test]
 fn build_of_a_directory_without_a_project_fails_clearly() {
     let work = tempfile::tempdir().unwrap();
     let out = a2e(&work.path().join("d"), &["plugin", "build", work.path().to_str().unwrap()], &[], "");

@@ -8,7 +8,8 @@ use rusqlite_migration::{Migrations, SchemaVersion, M};
 use crate::{Error, Result};
 
 /// The SQL of every schema version, oldest first. Version N is `SCRIPTS[N - 1]`.
-pub const SCRIPTS: &[&str] = &[include_str!("v1.sql"), include_str!("v2.sql"), include_str!("v3.sql")];
+pub const SCRIPTS: &[&str] =
+    &[include_str!("v1.sql"), include_str!("v2.sql"), include_str!("v3.sql"), include_str!("v4.sql")];
 
 /// The schema version this build writes and expects.
 pub const LATEST_VERSION: u32 = SCRIPTS.len() as u32;
@@ -30,6 +31,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "password_reset_tokens",
     "plugin_grants",
     "plugin_kv",
+    "plugin_secrets",
     "rate_limits",
     "refresh_tokens",
     "sessions",

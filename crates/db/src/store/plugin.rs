@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::chat::Page;
 use crate::{Db, Error, Result};
-pub use a2e_abi::RateDecision;
+pub use a2e_abi::{RateDecision, SecretInfo};
+use zeroize::Zeroizing;
 
 /// Largest value the key-value store accepts, in bytes.
 pub const MAX_KV_VALUE: usize = 1 << 20;
@@ -203,6 +204,63 @@ impl Db {
     /// Deletes all of a plugin's keys (used when a plugin is removed).
     pub fn kv_clear(&self, plugin: &str) -> Result<u64> {
         self.write(|tx| Ok(tx.execute("DELETE FROM plugin_kv WHERE plugin = ?1", [plugin])? as u64))
+    }
+
+    /// Stores (or replaces) the secret `name` of `plugin`, bound to `origin`. The caller checks
+    /// the name, value and origin.
+    pub fn set_plugin_secret(
+        &self,
+        plugin: &str,
+        name: &str,
+        value: &str,
+        origin: &str,
+        now: i64,
+    ) -> Result<SecretInfo> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO plugin_secrets (plugin, name, value, origin, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (plugin, name) DO UPDATE SET value = excluded.value, origin = excluded.origin,
+                 updated_at = excluded.updated_at",
+                params![plugin, name, value, origin, now],
+            )?;
+            Ok(())
+        })?;
+        Ok(SecretInfo { name: name.to_owned(), origin: origin.to_owned(), updated_at: now })
+    }
+
+    /// The secrets of `plugin` by name, without their values.
+    pub fn list_plugin_secrets(&self, plugin: &str) -> Result<Vec<SecretInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, origin, updated_at FROM plugin_secrets WHERE plugin = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([plugin], |r| {
+                Ok(SecretInfo { name: r.get(0)?, origin: r.get(1)?, updated_at: r.get(2)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The value of the secret `name` of `plugin` and the origin it is bound to.
+    pub fn plugin_secret(&self, plugin: &str, name: &str) -> Result<Option<(Zeroizing<String>, String)>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT value, origin FROM plugin_secrets WHERE plugin = ?1 AND name = ?2")?
+                .query_row(params![plugin, name], |r| Ok((Zeroizing::new(r.get(0)?), r.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    /// Deletes one secret; returns whether it existed.
+    pub fn delete_plugin_secret(&self, plugin: &str, name: &str) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute("DELETE FROM plugin_secrets WHERE plugin = ?1 AND name = ?2", params![plugin, name])? == 1)
+        })
+    }
+
+    /// Deletes every secret of a plugin (used when a plugin is removed).
+    pub fn delete_plugin_secrets(&self, plugin: &str) -> Result<u64> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM plugin_secrets WHERE plugin = ?1", [plugin])? as u64))
     }
 
     /// Grants `grants` to `plugin` (existing grants stay).

@@ -160,6 +160,8 @@ struct Prepared {
     method: reqwest::Method,
     url: Url,
     headers: HeaderMap,
+    /// Headers carrying secrets, with the one origin they may be sent to.
+    secret_headers: Option<(HeaderMap, String)>,
     body: Option<Vec<u8>>,
     timeout: Duration,
     max_bytes: u64,
@@ -181,6 +183,7 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
         return Err(FnError::invalid("credentials in the URL are refused; send them in a header"));
     }
     let mut headers = HeaderMap::new();
+    let mut secret_headers = HeaderMap::new();
     for (name, value) in &req.headers {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
@@ -188,10 +191,18 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
         }
         let name = HeaderName::from_bytes(lower.as_bytes())
             .map_err(|_| FnError::invalid(format!("bad header name `{name}`")))?;
+        if value.contains(SECRET_OPEN) {
+            let mut value = HeaderValue::from_str(&with_secrets(ctx, &url, value)?)
+                .map_err(|_| FnError::invalid(format!("bad value for header `{name}`")))?;
+            value.set_sensitive(true);
+            secret_headers.append(name, value);
+            continue;
+        }
         let value =
             HeaderValue::from_str(value).map_err(|_| FnError::invalid(format!("bad value for header `{name}`")))?;
         headers.append(name, value);
     }
+    let secret_headers = (!secret_headers.is_empty()).then(|| (secret_headers, url.origin().ascii_serialization()));
     let body = match req.body {
         None => None,
         Some(text) if req.base64 => {
@@ -210,11 +221,89 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
         method: reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| FnError::invalid(e.to_string()))?,
         url,
         headers,
+        secret_headers,
         body,
         timeout: Duration::from_millis(timeout_ms.into()),
         max_bytes: max_bytes.into(),
         base64: req.base64,
     })
+}
+
+/// Where a header names a secret: `{{secret:<name>}}`.
+const SECRET_OPEN: &str = "{{secret:";
+
+/// Longest secret value, in characters.
+pub const MAX_SECRET_LEN: usize = 4096;
+
+/// `value` with each `{{secret:<name>}}` replaced by the plugin's secret of that name, which must
+/// be bound to the origin of `url` (checked here, before anything is sent).
+fn with_secrets(ctx: &CallCtx, url: &Url, value: &str) -> Result<String, FnError> {
+    let origin = url.origin().ascii_serialization();
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(SECRET_OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + SECRET_OPEN.len()..];
+        let end = after.find("}}").ok_or_else(|| FnError::invalid("`{{secret:` without its closing `}}`"))?;
+        let name = &after[..end];
+        let (secret, bound) = ctx.state.db.plugin_secret(&ctx.plugin, name)?.ok_or_else(|| {
+            FnError::new(codes::NOT_FOUND, format!("plugin `{}` has no secret named `{name}`", ctx.plugin))
+        })?;
+        if bound != origin {
+            return Err(FnError::new(
+                codes::PERMISSION_DENIED,
+                format!("secret `{name}` is bound to {bound} and is never sent to {origin}"),
+            ));
+        }
+        out.push_str(&secret);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Checks a secret's name: 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+pub fn check_secret_name(name: &str) -> Result<(), String> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("secret name `{name}` must be 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"))
+    }
+}
+
+/// Checks a secret's value: 1 to [`MAX_SECRET_LEN`] characters that can stand in a header.
+pub fn check_secret_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.chars().count() > MAX_SECRET_LEN {
+        return Err(format!("a secret's value must be 1 to {MAX_SECRET_LEN} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("a secret's value cannot hold control characters (it is sent in a header)".into());
+    }
+    Ok(())
+}
+
+/// The origin a secret is bound to, from `url` (`scheme://host[:port]`, no path, query or
+/// credentials), written as browsers write origins (default ports left out).
+pub fn secret_origin(url: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("origin `{url}` {why}"));
+    let Ok(parsed) = Url::parse(url) else { return bad("is not a URL") };
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return bad("must be http:// or https:// and a host");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return bad("cannot hold credentials");
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return bad("must be scheme://host[:port] only, without a path or query");
+    }
+    Ok(parsed.origin().ascii_serialization())
+}
+
+pub(super) fn secret_list(ctx: &CallCtx, _req: abi::Empty) -> Result<Vec<abi::SecretInfo>, FnError> {
+    Ok(ctx.state.db.list_plugin_secrets(&ctx.plugin)?)
 }
 
 /// 0 picks the default; above the limit is refused.
@@ -311,6 +400,12 @@ async fn send(ctx_plugin: &str, p: &Prepared, deadline: Instant) -> Result<reqwe
         check_addresses(&p.origins, &url).await?;
         let left = deadline.saturating_duration_since(Instant::now());
         let mut builder = p.client.request(method.clone(), url.clone()).headers(p.headers.clone()).timeout(left);
+        // Secrets go to their own origin only: a redirect elsewhere goes on without them.
+        if let Some((secrets, origin)) = &p.secret_headers {
+            if url.origin().ascii_serialization() == *origin {
+                builder = builder.headers(secrets.clone());
+            }
+        }
         if let Some(body) = &body {
             builder = builder.body(body.clone());
         }

@@ -34,7 +34,10 @@ use crate::error::FnError;
 use crate::state::HostState;
 
 pub(crate) use crypto::DUMMY_HASH_WARMUP;
-pub use http::{Streams as HttpStreams, MAX_STREAMS_PER_PLUGIN};
+pub use http::{
+    check_secret_name, check_secret_value, secret_origin, Streams as HttpStreams, MAX_SECRET_LEN,
+    MAX_STREAMS_PER_PLUGIN,
+};
 
 /// Largest request a host function accepts, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;

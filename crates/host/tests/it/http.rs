@@ -99,6 +99,16 @@ impl TestServer {
                     }),
                 )
                 .route(
+                    "/headers",
+                    get(|headers: HeaderMap| async move {
+                        headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+                    }),
+                )
+                .route(
+                    "/away-headers",
+                    get(move || async move { Redirect::to(&format!("http://localhost:{port}/headers")) }),
+                )
+                .route(
                     "/status/{code}",
                     get(|Path(code): Path<u16>| async move {
                         (StatusCode::from_u16(code).unwrap(), "status").into_response()
@@ -202,6 +212,98 @@ fn extism_s_own_http_function_follows_the_same_rules() {
     );
     let err = bare.unwrap_err().to_string();
     assert!(err.contains("PERMISSION_DENIED") && err.contains("`http:<origin>` grant"), "{err}");
+}
+
+#[test]
+fn a_secret_reaches_only_its_own_origin_and_never_the_plugin() {
+    let (t, s) = setup(&["http:http://127.0.0.1:*", "http:http://localhost:*"]);
+    let origin = format!("http://127.0.0.1:{}", s.port);
+    let info = t.host.set_secret("fx", "api.key", "s3cret-value", &format!("{origin}/")).unwrap();
+    assert_eq!((info.name.as_str(), info.origin.as_str()), ("api.key", origin.as_str()));
+    let with_key = |url: String| {
+        host_fn(
+            &t,
+            "fx",
+            "http_request",
+            json!({ "url": url, "headers": { "Authorization": "Bearer {{secret:api.key}}" } }),
+        )
+    };
+    // Sent to its origin, in place of the reference.
+    let sent = with_key(s.url("/headers"));
+    assert_eq!(sent["data"]["body"], "Bearer s3cret-value", "{sent}");
+    // Another origin, granted or not, never gets it: refused before anything is sent.
+    let before = s.requests();
+    let elsewhere = with_key(format!("http://localhost:{}/headers", s.port));
+    assert_eq!(code(&elsewhere), "PERMISSION_DENIED", "{elsewhere}");
+    assert!(message(&elsewhere).contains("bound to") && !elsewhere.to_string().contains("s3cret"), "{elsewhere}");
+    assert_eq!(s.requests(), before);
+    // A redirect to another origin goes on without it.
+    let redirected = with_key(s.url("/away-headers"));
+    assert_eq!(redirected["data"]["body"], "none", "{redirected}");
+    // A secret the plugin does not have, or a reference left open.
+    let unknown = host_fn(
+        &t,
+        "fx",
+        "http_request",
+        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:nope}}" } }),
+    );
+    assert_eq!(code(&unknown), "NOT_FOUND", "{unknown}");
+    let open = host_fn(
+        &t,
+        "fx",
+        "http_request",
+        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:api.key" } }),
+    );
+    assert_eq!(code(&open), "INVALID_INPUT", "{open}");
+    // The plugin sees names and origins, never values.
+    let listed = host_fn(&t, "fx", "secret_list", json!({}));
+    assert_eq!(listed["data"][0]["name"], "api.key", "{listed}");
+    assert_eq!(listed["data"][0]["origin"], origin);
+    assert!(!listed.to_string().contains("s3cret"), "{listed}");
+    // Another plugin's secrets are not this plugin's.
+    install_fixture(&t, "fx-other", &["http:http://127.0.0.1:*"], json!({}));
+    let theirs = host_fn(
+        &t,
+        "fx-other",
+        "http_request",
+        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:api.key}}" } }),
+    );
+    assert_eq!(code(&theirs), "NOT_FOUND", "{theirs}");
+    assert_eq!(host_fn(&t, "fx-other", "secret_list", json!({}))["data"], json!([]));
+    // Removing the plugin removes its secrets.
+    t.host.remove("fx", false).unwrap();
+    assert!(t.host.db().plugin_secret("fx", "api.key").unwrap().is_none());
+}
+
+#[test]
+fn bad_secrets_are_refused_and_keep_the_stored_one() {
+    let (t, _s) = setup(&["http:http://127.0.0.1:*"]);
+    t.host.set_secret("fx", "key", "first", "https://api.example.com").unwrap();
+    for (name, value, origin) in [
+        ("Key", "v", "https://api.example.com"),
+        ("", "v", "https://api.example.com"),
+        (".key", "v", "https://api.example.com"),
+        ("key", "", "https://api.example.com"),
+        ("key", "line\nbreak", "https://api.example.com"),
+        ("key", "v", "ftp://api.example.com"),
+        ("key", "v", "https://api.example.com/v1"),
+        ("key", "v", "https://user:pw@api.example.com"),
+        ("key", "v", "not a url"),
+    ] {
+        let err = t.host.set_secret("fx", name, value, origin).unwrap_err();
+        assert!(matches!(err, a2e_host::HostError::InvalidSecret(_)), "{name:?} {value:?} {origin:?}: {err}");
+    }
+    let long = "x".repeat(a2e_host::host_fns::MAX_SECRET_LEN + 1);
+    assert!(t.host.set_secret("fx", "key", &long, "https://api.example.com").is_err());
+    assert!(matches!(
+        t.host.set_secret("nobody", "key", "v", "https://a.example"),
+        Err(a2e_host::HostError::UnknownPlugin(_))
+    ));
+    let kept = t.host.db().plugin_secret("fx", "key").unwrap().unwrap();
+    assert_eq!((kept.0.as_str(), kept.1.as_str()), ("first", "https://api.example.com"));
+    assert!(t.host.delete_secret("fx", "key").unwrap());
+    assert!(!t.host.delete_secret("fx", "key").unwrap());
+    assert!(t.host.secrets("fx").unwrap().is_empty());
 }
 
 #[test]

@@ -318,6 +318,43 @@ async fn the_ollama_dialect_answers_through_the_adapter() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_s_api_key_is_sent_by_the_host_and_never_reaches_the_plugin_or_a_client() {
+    let _turn = turn().await;
+    let m = model();
+    let c = chat_server(&[]).await;
+    // The adapter's /keyed path is the real model behind an API key.
+    let url = format!("{}/keyed", m.ollama);
+    c.grant(&m.ollama).await;
+    let refused = c
+        .call(&c.admin, "save_provider", json!({ "id": "hosted", "name": "Hosted", "kind": "openai", "base_url": url }))
+        .await;
+    assert!(refused.body.to_string().contains("401"), "without a key the provider refuses: {}", refused.body);
+    let origin = m.ollama.trim_end_matches('/').to_owned();
+    req(Method::PUT, "/api/plugins/chat/secrets/provider.hosted")
+        .cookie(&c.admin)
+        .json(json!({ "value": "a2e-test-key", "origin": origin }))
+        .send(&c.s.app)
+        .await
+        .expect(StatusCode::OK);
+    let added = c
+        .ok(&c.admin, "save_provider", json!({ "id": "hosted", "name": "Hosted", "kind": "openai", "base_url": url }))
+        .await;
+    assert_eq!(added["models"].as_array().map(Vec::len), Some(1), "{added}");
+    let (rita, agent) = c.user("rita").await;
+    let mut ws = c.socket(&rita).await;
+    let started = c.ok(&rita, "send", json!({ "content": QUESTION, "agent_id": agent, "provider": "hosted" })).await;
+    let done = answer(&mut ws, started["room"].as_str().unwrap()).await;
+    assert!(done["content"].as_str().unwrap().contains("Paris"), "{done}");
+    // No answer the API gives shows the key.
+    for path in ["/api/plugins/chat/secrets", "/api/plugins/chat"] {
+        let r = req(Method::GET, path).cookie(&c.admin).send(&c.s.app).await.expect(StatusCode::OK);
+        assert!(!r.body.to_string().contains("a2e-test-key"), "{path}: {}", r.body);
+    }
+    let listed = c.ok(&c.admin, "providers", json!({})).await;
+    assert!(!listed.to_string().contains("a2e-test-key"), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queues_down_providers_and_ungranted_urls_are_clear_errors() {
     let _turn = turn().await;
     let m = model();

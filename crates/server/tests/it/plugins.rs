@@ -445,3 +445,84 @@ async fn the_sign_in_plugin_cannot_be_disabled_removed_or_stripped_through_the_a
     assert_eq!(auth["enabled"], true);
     req(Method::GET, "/api/auth/session").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn plugin_secrets_are_set_listed_and_deleted_by_administrators_and_never_shown() {
+    let s = server();
+    let admin = s.admin().await;
+    install_template(&s, &admin).await;
+    let put = |name: &str, body: Value| {
+        req(Method::PUT, &format!("/api/plugins/template/secrets/{name}")).cookie(&admin).json(body)
+    };
+    let set = put("api.key", json!({ "value": "s3cret-value", "origin": "https://api.example.com/" }))
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(set.body["name"], "api.key");
+    assert_eq!(set.body["origin"], "https://api.example.com");
+    let listed =
+        req(Method::GET, "/api/plugins/template/secrets").cookie(&admin).send(&s.app).await.expect(StatusCode::OK);
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.body);
+    assert!(!listed.body.to_string().contains("s3cret"), "{}", listed.body);
+    // Bad input is refused with its reason and leaves the stored secret as it was.
+    for (name, body) in [
+        ("api.key", json!({ "value": "other", "origin": "ftp://api.example.com" })),
+        ("api.key", json!({ "value": "", "origin": "https://api.example.com" })),
+        ("api.key", json!({ "value": "a\u{1}b", "origin": "https://api.example.com" })),
+        ("API", json!({ "value": "other", "origin": "https://api.example.com" })),
+        ("api.key", json!({ "value": "other" })),
+    ] {
+        put(name, body.clone()).send(&s.app).await.expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
+    }
+    let stored = s.state.host().db().plugin_secret("template", "api.key").unwrap().unwrap();
+    assert_eq!(stored.0.as_str(), "s3cret-value");
+    req(Method::PUT, "/api/plugins/nobody/secrets/key")
+        .cookie(&admin)
+        .json(json!({ "value": "v", "origin": "https://api.example.com" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "UNKNOWN_PLUGIN");
+    // Other users can do none of it.
+    let uma = s.user("uma").await;
+    let token = uma["session_token"].as_str().unwrap();
+    req(Method::GET, "/api/plugins/template/secrets")
+        .bearer(token)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    req(Method::PUT, "/api/plugins/template/secrets/api.key")
+        .bearer(token)
+        .json(json!({ "value": "mine", "origin": "https://evil.example" }))
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    req(Method::DELETE, "/api/plugins/template/secrets/api.key")
+        .bearer(token)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+    // The audit trail names the secret and its origin, never the value.
+    let events = s
+        .state
+        .host()
+        .db()
+        .list_audit_events(
+            &a2e_db::AuditFilter { kind: Some("secret.set".into()), ..Default::default() },
+            a2e_db::Page::default(),
+        )
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(!serde_json::to_string(&events[0].data).unwrap().contains("s3cret"));
+    let deleted = req(Method::DELETE, "/api/plugins/template/secrets/api.key")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(deleted.body, json!({ "deleted": true }));
+    let again = req(Method::DELETE, "/api/plugins/template/secrets/api.key")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(again.body, json!({ "deleted": false }));
+}

@@ -1507,6 +1507,27 @@ export class SearchChatMessages {
   }
 }
 
+export class SecretInfo {
+  name: string = "";
+  origin: string = "";
+  updated_at: i64 = 0;
+  static decode(v: JsonValue, d: Decoder): SecretInfo {
+    const o = new SecretInfo();
+    if (!d.object(v, "struct SecretInfo")) return o;
+    o.name = d.str(v, "name");
+    o.origin = d.str(v, "origin");
+    o.updated_at = d.i64(v, "updated_at");
+    return o;
+  }
+  encode(w: JsonWriter): void {
+    w.beginObject();
+    w.key("name"); w.str(this.name);
+    w.key("origin"); w.str(this.origin);
+    w.key("updated_at"); w.int(this.updated_at);
+    w.endObject();
+  }
+}
+
 export class SendEmail {
   subject: string = "";
   text: string = "";
@@ -3308,7 +3329,7 @@ export function plugin_call(req: PluginCall): Result<PluginOutput> {
 @external("extism:host/user", "http_request")
 declare function raw_http_request(request: u64): u64;
 
-/** Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response. Grant `http:<origin>`. Errors: PERMISSION_DENIED, INVALID_INPUT, TIMEOUT, TOO_LARGE, UNAVAILABLE, INTERNAL. */
+/** Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response (NOT_FOUND: a header names a secret the plugin does not have). Grant `http:<origin>`. Errors: PERMISSION_DENIED, INVALID_INPUT, NOT_FOUND, TIMEOUT, TOO_LARGE, UNAVAILABLE, INTERNAL. */
 export function http_request(req: HttpRequest): Result<HttpResponse> {
   const w = new JsonWriter();
   req.encode(w);
@@ -3326,7 +3347,7 @@ export function http_request(req: HttpRequest): Result<HttpResponse> {
 @external("extism:host/user", "http_open")
 declare function raw_http_open(request: u64): u64;
 
-/** Send an HTTP(S) request and return the response head; read the body with http_read. Grant `http:<origin>`. Errors: PERMISSION_DENIED, INVALID_INPUT, TIMEOUT, UNAVAILABLE, RATE_LIMITED, INTERNAL. */
+/** Send an HTTP(S) request and return the response head; read the body with http_read. Grant `http:<origin>`. Errors: PERMISSION_DENIED, INVALID_INPUT, NOT_FOUND, TIMEOUT, UNAVAILABLE, RATE_LIMITED, INTERNAL. */
 export function http_open(req: HttpRequest): Result<HttpStream> {
   const w = new JsonWriter();
   req.encode(w);
@@ -3375,4 +3396,24 @@ export function http_close(req: HttpClose): Result<Deleted> {
   const value = Deleted.decode(env.data!, d);
   if (d.error !== null) return new Result<Deleted>(null, new HostError("INTERNAL", "host answered with an unexpected shape: " + d.error!));
   return new Result<Deleted>(value, null);
+}
+
+@external("extism:host/user", "secret_list")
+declare function raw_secret_list(request: u64): u64;
+
+/** List the secrets an administrator gave the plugin (names and origins, never values). Grant `http:<origin>`. Errors: PERMISSION_DENIED, INVALID_INPUT, INTERNAL. */
+export function secret_list(req: Empty): Result<Array<SecretInfo>> {
+  const w = new JsonWriter();
+  req.encode(w);
+  const mem = requestMemory(w);
+  const offset = raw_secret_list(mem.offset);
+  mem.free();
+  const env = takeEnvelope(offset);
+  if (env.error !== null) return new Result<Array<SecretInfo>>(null, env.error);
+  const d = new Decoder();
+  const data = env.data!;
+  if (data.kind != JsonKind.Arr) d.fail("invalid type: expected a sequence");
+  const value = decodeList<SecretInfo>(data.items, d, (a: JsonValue[], i: i32, d: Decoder): SecretInfo => SecretInfo.decode(a[i], d));
+  if (d.error !== null) return new Result<Array<SecretInfo>>(null, new HostError("INTERNAL", "host answered with an unexpected shape: " + d.error!));
+  return new Result<Array<SecretInfo>>(value, null);
 }
