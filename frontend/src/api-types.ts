@@ -1088,7 +1088,7 @@ export interface components {
             /** @description `scheme://host[:port]` (http or https, no path): the only origin the host sends it to. */
             origin: string;
             /**
-             * @description The value, such as an API key: 1-4096 characters, no control characters. It is never
+             * @description The value, such as an API key: 1-4096 visible ASCII characters or spaces. It is never
              *     returned by the API and never enters the plugin's memory.
              */
             value: string;

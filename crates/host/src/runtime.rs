@@ -762,11 +762,12 @@ impl Host {
         if removed.is_none() && !dir.exists() {
             return Err(HostError::UnknownPlugin(name.to_owned()));
         }
+        // Secrets first: a failure after this point leaves no key for a later plugin of this name.
+        self.db().delete_plugin_secrets(name)?;
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| HostError::io("removing", &dir, e))?;
         }
         self.db().revoke_all(name)?;
-        self.db().delete_plugin_secrets(name)?;
         if purge {
             self.db().kv_clear(name)?;
         }
@@ -848,6 +849,7 @@ impl Host {
     /// (`scheme://host[:port]`): the host puts it into the headers of the plugin's requests to
     /// that origin that name `{{secret:<name>}}`, and no host function returns it.
     pub fn set_secret(&self, plugin: &str, name: &str, value: &str, origin: &str) -> Result<a2e_abi::SecretInfo> {
+        let _changes = self.lock_changes();
         self.get(plugin)?;
         host_fns::check_secret_name(name).map_err(HostError::InvalidSecret)?;
         host_fns::check_secret_value(value).map_err(HostError::InvalidSecret)?;
@@ -863,6 +865,7 @@ impl Host {
 
     /// Deletes the secret `name` of `plugin`; returns whether it existed.
     pub fn delete_secret(&self, plugin: &str, name: &str) -> Result<bool> {
+        let _changes = self.lock_changes();
         self.get(plugin)?;
         Ok(self.db().delete_plugin_secret(plugin, name)?)
     }

@@ -458,9 +458,9 @@ impl From<a2e_abi::SecretInfo> for SecretInfo {
 /// A secret to store for a plugin.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SecretRequest {
-    /// The value, such as an API key: 1-4096 characters, no control characters. It is never
+    /// The value, such as an API key: 1-4096 visible ASCII characters or spaces. It is never
     /// returned by the API and never enters the plugin's memory.
-    #[schema(min_length = 1, max_length = 4096, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[ -~]+$")]
     pub value: String,
     /// `scheme://host[:port]` (http or https, no path): the only origin the host sends it to.
     #[schema(min_length = 1, max_length = 2048, pattern = "^https?://[^/?#@\\s]+/?$")]

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
+use zeroize::Zeroizing;
 
 use super::CallCtx;
 use crate::error::FnError;
@@ -162,6 +163,8 @@ struct Prepared {
     headers: HeaderMap,
     /// Headers carrying secrets, with the one origin they may be sent to.
     secret_headers: Option<(HeaderMap, String)>,
+    /// Hides the secrets' values in whatever the response brings back to the plugin.
+    scrubber: Scrubber,
     body: Option<Vec<u8>>,
     timeout: Duration,
     max_bytes: u64,
@@ -184,6 +187,7 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
     }
     let mut headers = HeaderMap::new();
     let mut secret_headers = HeaderMap::new();
+    let mut secrets = Vec::new();
     for (name, value) in &req.headers {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
@@ -192,10 +196,15 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
         let name = HeaderName::from_bytes(lower.as_bytes())
             .map_err(|_| FnError::invalid(format!("bad header name `{name}`")))?;
         if value.contains(SECRET_OPEN) {
-            let mut value = HeaderValue::from_str(&with_secrets(ctx, &url, value)?)
-                .map_err(|_| FnError::invalid(format!("bad value for header `{name}`")))?;
+            if method == "OPTIONS" {
+                return Err(FnError::invalid("a secret cannot be sent with OPTIONS"));
+            }
+            let (text, secret) = with_secret(ctx, &url, name.as_str(), value)?;
+            let mut value =
+                HeaderValue::from_str(&text).map_err(|_| FnError::invalid(format!("bad value for header `{name}`")))?;
             value.set_sensitive(true);
             secret_headers.append(name, value);
+            secrets.push(secret);
             continue;
         }
         let value =
@@ -222,6 +231,7 @@ fn prepare(ctx: &CallCtx, req: abi::HttpRequest, stream: bool) -> Result<Prepare
         url,
         headers,
         secret_headers,
+        scrubber: Scrubber::new(secrets),
         body,
         timeout: Duration::from_millis(timeout_ms.into()),
         max_bytes: max_bytes.into(),
@@ -235,31 +245,132 @@ const SECRET_OPEN: &str = "{{secret:";
 /// Longest secret value, in characters.
 pub const MAX_SECRET_LEN: usize = 4096;
 
-/// `value` with each `{{secret:<name>}}` replaced by the plugin's secret of that name, which must
-/// be bound to the origin of `url` (checked here, before anything is sent).
-fn with_secrets(ctx: &CallCtx, url: &Url, value: &str) -> Result<String, FnError> {
-    let origin = url.origin().ascii_serialization();
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find(SECRET_OPEN) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + SECRET_OPEN.len()..];
-        let end = after.find("}}").ok_or_else(|| FnError::invalid("`{{secret:` without its closing `}}`"))?;
-        let name = &after[..end];
-        let (secret, bound) = ctx.state.db.plugin_secret(&ctx.plugin, name)?.ok_or_else(|| {
-            FnError::new(codes::NOT_FOUND, format!("plugin `{}` has no secret named `{name}`", ctx.plugin))
-        })?;
-        if bound != origin {
-            return Err(FnError::new(
-                codes::PERMISSION_DENIED,
-                format!("secret `{name}` is bound to {bound} and is never sent to {origin}"),
-            ));
-        }
-        out.push_str(&secret);
-        rest = &after[end + 2..];
+/// Headers a secret may be sent in: the ones services read credentials from.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key", "x-auth-token"];
+
+/// The header value `value` with its secret in place, and the secret's value. The value must be
+/// `{{secret:<name>}}` alone or after an authentication scheme (`Bearer {{secret:<name>}}`), in a
+/// credential header, so a plugin cannot place the secret where a server would echo it; and the
+/// secret must be bound to the origin of `url` (checked here, before anything is sent).
+fn with_secret(ctx: &CallCtx, url: &Url, header: &str, value: &str) -> Result<(String, Zeroizing<Vec<u8>>), FnError> {
+    if !CREDENTIAL_HEADERS.contains(&header) {
+        return Err(FnError::invalid(format!(
+            "a secret can be sent only in a credential header ({}), not in `{header}`",
+            CREDENTIAL_HEADERS.join(", ")
+        )));
     }
-    out.push_str(rest);
-    Ok(out)
+    let (scheme, reference) = match value.rsplit_once(' ') {
+        Some((scheme, reference)) => (Some(scheme), reference),
+        None => (None, value),
+    };
+    let name = reference.strip_prefix(SECRET_OPEN).and_then(|r| r.strip_suffix("}}"));
+    let scheme_ok = scheme.is_none_or(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let Some(name) = name.filter(|_| scheme_ok) else {
+        return Err(FnError::invalid(format!(
+            "header `{header}` must be `{SECRET_OPEN}<name>}}}}` alone or after a scheme such as `Bearer `"
+        )));
+    };
+    let (secret, bound) = ctx.state.db.plugin_secret(&ctx.plugin, name)?.ok_or_else(|| {
+        FnError::new(codes::NOT_FOUND, format!("plugin `{}` has no secret named `{name}`", ctx.plugin))
+    })?;
+    let origin = url.origin().ascii_serialization();
+    if bound != origin {
+        return Err(FnError::new(
+            codes::PERMISSION_DENIED,
+            format!("secret `{name}` is bound to {bound} and is never sent to {origin}"),
+        ));
+    }
+    let text = match scheme {
+        Some(scheme) => format!("{scheme} {}", secret.as_str()),
+        None => secret.as_str().to_owned(),
+    };
+    Ok((text, Zeroizing::new(secret.as_bytes().to_vec())))
+}
+
+/// Replaces the secrets a request carried by `[secret]` in what the response brings back to the
+/// plugin (headers, body, the final URL, error messages), in case the server echoes them. For a
+/// body read in pieces it holds back a piece's end while it could be the start of a secret, so a
+/// secret split between two pieces is caught too.
+struct Scrubber {
+    secrets: Vec<Zeroizing<Vec<u8>>>,
+    held: Vec<u8>,
+}
+
+/// What a secret is replaced with.
+const HIDDEN: &[u8] = b"[secret]";
+
+impl Scrubber {
+    fn new(secrets: Vec<Zeroizing<Vec<u8>>>) -> Scrubber {
+        Scrubber { secrets, held: Vec::new() }
+    }
+
+    /// `bytes` with every secret replaced.
+    fn all(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for secret in &self.secrets {
+            if secret.is_empty() {
+                continue;
+            }
+            let mut next = Vec::with_capacity(out.len());
+            let mut i = 0;
+            while i < out.len() {
+                if out[i..].starts_with(secret) {
+                    next.extend_from_slice(HIDDEN);
+                    i += secret.len();
+                } else {
+                    next.push(out[i]);
+                    i += 1;
+                }
+            }
+            out = next;
+        }
+        out
+    }
+
+    /// `text` with every secret replaced.
+    fn text(&self, text: &str) -> String {
+        if self.secrets.is_empty() {
+            return text.to_owned();
+        }
+        String::from_utf8_lossy(&self.all(text.as_bytes())).into_owned()
+    }
+
+    /// The next piece of a body, scrubbed, less a tail that may begin a secret (held for the next
+    /// piece).
+    fn piece(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.secrets.is_empty() {
+            return bytes.to_vec();
+        }
+        self.held.extend_from_slice(bytes);
+        let mut out = self.all(&self.held);
+        let keep = (1..out.len().min(self.longest()))
+            .rev()
+            .find(|&n| self.secrets.iter().any(|s| s.starts_with(&out[out.len() - n..])))
+            .unwrap_or(0);
+        self.held = out.split_off(out.len() - keep);
+        out
+    }
+
+    /// What is held back, at the end of the body (it did not become a secret).
+    fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+
+    fn longest(&self) -> usize {
+        self.secrets.iter().map(|s| s.len()).max().unwrap_or(0)
+    }
+
+    fn head(
+        &self,
+        (status, headers, url): (u16, BTreeMap<String, String>, String),
+    ) -> (u16, BTreeMap<String, String>, String) {
+        let headers = headers.into_iter().map(|(k, v)| (k, self.text(&v))).collect();
+        (status, headers, self.text(&url))
+    }
+
+    fn error(&self, err: FnError) -> FnError {
+        FnError::new(err.code, self.text(&err.message))
+    }
 }
 
 /// Checks a secret's name: 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
@@ -274,13 +385,14 @@ pub fn check_secret_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a secret's value: 1 to [`MAX_SECRET_LEN`] characters that can stand in a header.
+/// Checks a secret's value: 1 to [`MAX_SECRET_LEN`] visible ASCII characters or spaces, what a
+/// header value can carry.
 pub fn check_secret_value(value: &str) -> Result<(), String> {
-    if value.is_empty() || value.chars().count() > MAX_SECRET_LEN {
+    if value.is_empty() || value.len() > MAX_SECRET_LEN {
         return Err(format!("a secret's value must be 1 to {MAX_SECRET_LEN} characters"));
     }
-    if value.chars().any(char::is_control) {
-        return Err("a secret's value cannot hold control characters (it is sent in a header)".into());
+    if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err("a secret's value must be visible ASCII characters or spaces (it is sent in a header)".into());
     }
     Ok(())
 }
@@ -478,19 +590,25 @@ pub(super) fn http_request(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::
     let plugin = p.plugin.clone();
     let (status, headers, url, bytes, base64) = block(async move {
         let deadline = Instant::now() + p.timeout;
-        let mut resp = send(&p.plugin, &p, deadline).await?;
-        let (status, headers, url) = head_of(&resp);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, &p.url, p.timeout))? {
-            if (body.len() + chunk.len()) as u64 > p.max_bytes {
-                return Err(FnError::new(
-                    codes::TOO_LARGE,
-                    format!("the response from {} is larger than {} bytes", origin_text(&p.url), p.max_bytes),
-                ));
+        let fetched = async {
+            let mut resp = send(&p.plugin, &p, deadline).await?;
+            let head = head_of(&resp);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, &p.url, p.timeout))? {
+                if (body.len() + chunk.len()) as u64 > p.max_bytes {
+                    return Err(FnError::new(
+                        codes::TOO_LARGE,
+                        format!("the response from {} is larger than {} bytes", origin_text(&p.url), p.max_bytes),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
+            Ok((head, body))
         }
-        Ok((status, headers, url, body, p.base64))
+        .await;
+        let ((status, headers, url), body) = fetched.map_err(|e| p.scrubber.error(e))?;
+        let (status, headers, url) = p.scrubber.head((status, headers, url));
+        Ok((status, headers, url, p.scrubber.all(&body), p.base64))
     })?;
     tracing::debug!(%plugin, %url, status, ms = started.elapsed().as_millis() as u64, "outbound HTTP request");
     let body = if base64 { B64.encode(&bytes) } else { String::from_utf8_lossy(&bytes).into_owned() };
@@ -584,36 +702,43 @@ pub(super) fn http_open(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::Htt
     let (tx, rx) = mpsc::channel();
     let task = runtime().spawn(async move {
         let deadline = Instant::now() + p.timeout;
+        let mut p = p;
         let mut resp = match send(&p.plugin, &p, deadline).await {
             Ok(resp) => resp,
             Err(err) => {
-                let _ = head_tx.send(Err(err));
+                let _ = head_tx.send(Err(p.scrubber.error(err)));
                 return;
             }
         };
-        if head_tx.send(Ok(head_of(&resp))).is_err() {
+        if head_tx.send(Ok(p.scrubber.head(head_of(&resp)))).is_err() {
             return;
         }
         let mut total = 0u64;
         loop {
-            let piece = match resp.chunk().await {
+            let mut pieces = Vec::with_capacity(2);
+            match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     total += chunk.len() as u64;
                     if total > p.max_bytes {
-                        Piece::Failed(FnError::new(
+                        pieces.push(Piece::Failed(FnError::new(
                             codes::TOO_LARGE,
                             format!("the response from {} is larger than {} bytes", origin_text(&p.url), p.max_bytes),
-                        ))
+                        )));
                     } else {
-                        Piece::Data(chunk)
+                        pieces.push(Piece::Data(p.scrubber.piece(&chunk).into()));
                     }
                 }
-                Ok(None) => Piece::End,
-                Err(e) => Piece::Failed(transport_error(&e, &p.url, p.timeout)),
-            };
-            let last = !matches!(piece, Piece::Data(_));
-            if tx.send(piece).is_err() || last {
-                return;
+                Ok(None) => {
+                    pieces.push(Piece::Data(p.scrubber.rest().into()));
+                    pieces.push(Piece::End);
+                }
+                Err(e) => pieces.push(Piece::Failed(p.scrubber.error(transport_error(&e, &p.url, p.timeout)))),
+            }
+            for piece in pieces {
+                let last = !matches!(piece, Piece::Data(_));
+                if tx.send(piece).is_err() || last {
+                    return;
+                }
             }
         }
     });

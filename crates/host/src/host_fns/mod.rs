@@ -196,6 +196,7 @@ fn run_granted(
 /// Builds the Extism functions for every entry of [`HOST_FUNCTIONS`], and Extism's own HTTP
 /// functions over a2e's rules.
 pub fn extism_functions() -> Vec<Function> {
+    assert_eq!(HANDLERS.len(), HOST_FUNCTIONS.len(), "HANDLERS follows HOST_FUNCTIONS one to one");
     let mut functions: Vec<Function> = HOST_FUNCTIONS
         .iter()
         .zip(HANDLERS)

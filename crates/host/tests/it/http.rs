@@ -105,6 +105,33 @@ impl TestServer {
                     }),
                 )
                 .route(
+                    "/check-key",
+                    get(|headers: HeaderMap| async move {
+                        let key = headers.get("authorization").and_then(|v| v.to_str().ok());
+                        if key == Some("Bearer s3cret-value") {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                    }),
+                )
+                .route(
+                    // Echoes the Authorization header in the body, split in two pieces with a
+                    // pause between them, and in a response header.
+                    "/echo-split",
+                    get(|headers: HeaderMap| async move {
+                        let key = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                        let (a, b) = key.split_at(key.len() / 2 + 3);
+                        let pieces = vec![format!("key={a}"), format!("{b};")];
+                        let stream = futures_util::stream::unfold(pieces.into_iter(), |mut it| async move {
+                            let next = it.next()?;
+                            tokio::time::sleep(Duration::from_millis(60)).await;
+                            Some((Ok::<_, std::io::Error>(next), it))
+                        });
+                        ([("x-echo", key)], Body::from_stream(stream))
+                    }),
+                )
+                .route(
                     "/away-headers",
                     get(move || async move { Redirect::to(&format!("http://localhost:{port}/headers")) }),
                 )
@@ -228,9 +255,43 @@ fn a_secret_reaches_only_its_own_origin_and_never_the_plugin() {
             json!({ "url": url, "headers": { "Authorization": "Bearer {{secret:api.key}}" } }),
         )
     };
-    // Sent to its origin, in place of the reference.
-    let sent = with_key(s.url("/headers"));
-    assert_eq!(sent["data"]["body"], "Bearer s3cret-value", "{sent}");
+    // Sent to its origin, in place of the reference; a server that echoes it shows the plugin
+    // `[secret]`, whole or split between pieces of a stream.
+    assert_eq!(with_key(s.url("/check-key"))["data"]["body"], "yes");
+    let echoed = with_key(s.url("/echo-split"));
+    assert_eq!(echoed["data"]["body"], "key=Bearer [secret];", "{echoed}");
+    assert_eq!(echoed["data"]["headers"]["x-echo"], "Bearer [secret]", "{echoed}");
+    let request = json!({ "url": s.url("/echo-split"), "headers": { "Authorization": "Bearer {{secret:api.key}}" } });
+    let opened = host_fn(&t, "fx", "http_open", request);
+    assert_eq!(opened["data"]["headers"]["x-echo"], "Bearer [secret]", "{opened}");
+    let id = opened["data"]["id"].as_str().unwrap().to_owned();
+    let mut streamed = String::new();
+    loop {
+        let chunk = host_fn(&t, "fx", "http_read", json!({ "id": id, "wait_ms": 2000 }));
+        streamed.push_str(chunk["data"]["data"].as_str().unwrap());
+        if chunk["data"]["done"] == true {
+            break;
+        }
+    }
+    assert_eq!(streamed, "key=Bearer [secret];");
+    // Only alone or after a scheme, only in a credential header, never with OPTIONS: a plugin
+    // cannot place it where a server would reflect it.
+    for (header, value, method) in [
+        ("x-forwarded-host", "{{secret:api.key}}", "GET"),
+        ("access-control-request-headers", "{{secret:api.key}}", "OPTIONS"),
+        ("authorization", "Bearer {{secret:api.key}} more", "GET"),
+        ("authorization", "x{{secret:api.key}}", "GET"),
+        ("authorization", "Bearer: {{secret:api.key}}", "GET"),
+        ("authorization", "Bearer {{secret:api.key}}", "OPTIONS"),
+    ] {
+        let env = host_fn(
+            &t,
+            "fx",
+            "http_request",
+            json!({ "method": method, "url": s.url("/headers"), "headers": { header: value } }),
+        );
+        assert_eq!(code(&env), "INVALID_INPUT", "{header}: {value} ({method}): {env}");
+    }
     // Another origin, granted or not, never gets it: refused before anything is sent.
     let before = s.requests();
     let elsewhere = with_key(format!("http://localhost:{}/headers", s.port));
@@ -245,14 +306,14 @@ fn a_secret_reaches_only_its_own_origin_and_never_the_plugin() {
         &t,
         "fx",
         "http_request",
-        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:nope}}" } }),
+        json!({ "url": s.url("/headers"), "headers": { "x-api-key": "{{secret:nope}}" } }),
     );
     assert_eq!(code(&unknown), "NOT_FOUND", "{unknown}");
     let open = host_fn(
         &t,
         "fx",
         "http_request",
-        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:api.key" } }),
+        json!({ "url": s.url("/headers"), "headers": { "x-api-key": "{{secret:api.key" } }),
     );
     assert_eq!(code(&open), "INVALID_INPUT", "{open}");
     // The plugin sees names and origins, never values.
@@ -266,7 +327,7 @@ fn a_secret_reaches_only_its_own_origin_and_never_the_plugin() {
         &t,
         "fx-other",
         "http_request",
-        json!({ "url": s.url("/headers"), "headers": { "x-key": "{{secret:api.key}}" } }),
+        json!({ "url": s.url("/headers"), "headers": { "x-api-key": "{{secret:api.key}}" } }),
     );
     assert_eq!(code(&theirs), "NOT_FOUND", "{theirs}");
     assert_eq!(host_fn(&t, "fx-other", "secret_list", json!({}))["data"], json!([]));
@@ -285,6 +346,7 @@ fn bad_secrets_are_refused_and_keep_the_stored_one() {
         (".key", "v", "https://api.example.com"),
         ("key", "", "https://api.example.com"),
         ("key", "line\nbreak", "https://api.example.com"),
+        ("key", "clé", "https://api.example.com"),
         ("key", "v", "ftp://api.example.com"),
         ("key", "v", "https://api.example.com/v1"),
         ("key", "v", "https://user:pw@api.example.com"),
