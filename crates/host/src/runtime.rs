@@ -867,6 +867,7 @@ impl Host {
     pub fn delete_secret(&self, plugin: &str, name: &str) -> Result<bool> {
         let _changes = self.lock_changes();
         self.get(plugin)?;
+        host_fns::check_secret_name(name).map_err(HostError::InvalidSecret)?;
         Ok(self.db().delete_plugin_secret(plugin, name)?)
     }
 

@@ -525,4 +525,10 @@ async fn plugin_secrets_are_set_listed_and_deleted_by_administrators_and_never_s
         .await
         .expect(StatusCode::OK);
     assert_eq!(again.body, json!({ "deleted": false }));
+    // A name no secret can have is bad input, not "nothing deleted".
+    req(Method::DELETE, "/api/plugins/template/secrets/%C2%84")
+        .cookie(&admin)
+        .send(&s.app)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "INVALID_INPUT");
 }
