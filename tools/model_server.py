@@ -111,14 +111,17 @@ def make_adapter(upstream_port):
                     data = resp.read1(65536)
                     if not data:
                         break
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+                    self.send_chunk(data)
+                self.send_chunk(b"")
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
                 upstream.close()
+
+        def send_chunk(self, data):
+            """Writes one piece of a chunked body; an empty one ends the body."""
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
         def do_GET(self):
             if self.path.startswith("/keyed/"):
@@ -166,9 +169,7 @@ def make_adapter(upstream_port):
             usage = {}
 
             def chunk(obj):
-                data = (json.dumps(obj) + "\n").encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
+                self.send_chunk((json.dumps(obj) + "\n").encode())
 
             try:
                 for raw in resp:
@@ -190,8 +191,7 @@ def make_adapter(upstream_port):
                     "done_reason": "stop", "prompt_eval_count": usage.get("prompt_tokens", 0),
                     "eval_count": usage.get("completion_tokens", 0),
                 })
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+                self.send_chunk(b"")
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:

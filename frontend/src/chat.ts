@@ -293,15 +293,21 @@ export function grantFromError(message: string): string | null {
 
 /** `scheme://host:port` of a URL, with the port always written; null for a URL that is not http(s). */
 export function originOf(url: string): string | null {
+  const u = httpUrl(url);
+  if (!u) return null;
+  const port = u.port || (u.protocol === "https:" ? "443" : "80");
+  return `${u.protocol}//${u.hostname}:${port}`;
+}
+
+/** `url` parsed, when it is an http or https URL. */
+function httpUrl(url: string): URL | null {
   let u: URL;
   try {
     u = new URL(url.trim());
   } catch {
     return null;
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") return null;
-  const port = u.port || (u.protocol === "https:" ? "443" : "80");
-  return `${u.protocol}//${u.hostname}:${port}`;
+  return u.protocol === "http:" || u.protocol === "https:" ? u : null;
 }
 
 // ------------------------------------------------------------------ API keys
@@ -317,13 +323,7 @@ export function keySecret(id: string): string {
  * http(s).
  */
 export function keyOrigin(baseUrl: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(baseUrl.trim());
-  } catch {
-    return null;
-  }
-  return u.protocol === "http:" || u.protocol === "https:" ? u.origin : null;
+  return httpUrl(baseUrl)?.origin ?? null;
 }
 
 /**

@@ -341,16 +341,13 @@ fn secret(cli: &Cli, host: &Host, cmd: &SecretCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the value of secret `name`: without echo on a terminal, else all of standard input less
-/// one trailing line ending. An empty value is refused.
+/// Reads the value of secret `name`: without echo on a terminal, else one line of standard input.
+/// An empty value is refused.
 fn read_secret_value(name: &str) -> anyhow::Result<String> {
     let value = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Value of secret {name}: ")).context("reading the secret's value")?
     } else {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading the secret's value from standard input")?;
-        let trimmed = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
-        trimmed.to_owned()
+        crate::keys::read_line(&mut std::io::stdin().lock(), "secret's value")?
     };
     if value.is_empty() {
         return Err(coded(

@@ -84,14 +84,20 @@ fn new_build_install_call_revoke_remove() {
     assert!(stderr(&gone).contains("not installed"), "{}", stderr(&gone));
 }
 
-#[test]
-fn a_bare_extism_wasm_installs_and_passes_bytes_through() {
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    let path = work.path().join("vowels.wasm");
+/// Installs the bare Extism module `vowels.wasm` into a data dir under `work`; returns the dir.
+fn install_vowels(work: &std::path::Path) -> std::path::PathBuf {
+    let data = work.join("data");
+    let path = work.join("vowels.wasm");
     std::fs::copy(wasm_dir().join("vowels.wasm"), &path).unwrap();
     let installed = a2e(&data, &["plugin", "install", path.to_str().unwrap()], &[], "");
     assert!(installed.status.success(), "{}", stderr(&installed));
+    data
+}
+
+#[test]
+fn a_bare_extism_wasm_installs_and_passes_bytes_through() {
+    let work = tempfile::tempdir().unwrap();
+    let data = install_vowels(work.path());
     let out = a2e(&data, &["plugin", "call", "vowels", "count_vowels", "Hello World"], &[], "");
     assert_eq!(stdout(&out), r#"{"count":3,"total":3}"#);
 }
@@ -99,11 +105,7 @@ fn a_bare_extism_wasm_installs_and_passes_bytes_through() {
 #[test]
 fn plugin_secrets_are_set_listed_and_deleted_without_ever_printing_the_value() {
     let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    let path = work.path().join("vowels.wasm");
-    std::fs::copy(wasm_dir().join("vowels.wasm"), &path).unwrap();
-    let installed = a2e(&data, &["plugin", "install", path.to_str().unwrap()], &[], "");
-    assert!(installed.status.success(), "{}", stderr(&installed));
+    let data = install_vowels(work.path());
     let never_shown = |out: &std::process::Output| {
         assert!(!stdout(out).contains("s3cret-value") && !stderr(out).contains("s3cret-value"), "the value leaked");
     };

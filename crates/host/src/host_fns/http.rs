@@ -304,13 +304,10 @@ impl Scrubber {
         Scrubber { secrets, held: Vec::new() }
     }
 
-    /// `bytes` with every secret replaced.
-    fn all(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        for secret in &self.secrets {
-            if secret.is_empty() {
-                continue;
-            }
+    /// `bytes` with every secret replaced (`bytes` itself when the request carried none).
+    fn all(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let mut out = bytes;
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
             let mut next = Vec::with_capacity(out.len());
             let mut i = 0;
             while i < out.len() {
@@ -328,48 +325,52 @@ impl Scrubber {
     }
 
     /// `text` with every secret replaced.
-    fn text(&self, text: &str) -> String {
+    fn text(&self, text: String) -> String {
         if self.secrets.is_empty() {
-            return text.to_owned();
+            return text;
         }
-        String::from_utf8_lossy(&self.all(text.as_bytes())).into_owned()
+        String::from_utf8_lossy(&self.all(text.into_bytes())).into_owned()
     }
 
     /// The next piece of a body, scrubbed, less a tail that may begin a secret (held for the next
-    /// piece).
-    fn piece(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// piece; the whole piece when all of it may).
+    fn piece(&mut self, chunk: bytes::Bytes) -> bytes::Bytes {
         if self.secrets.is_empty() {
-            return bytes.to_vec();
+            return chunk;
         }
-        self.held.extend_from_slice(bytes);
-        let mut out = self.all(&self.held);
-        let keep = (1..out.len().min(self.longest()))
+        self.held.extend_from_slice(&chunk);
+        let held = std::mem::take(&mut self.held);
+        let mut out = self.all(held);
+        let longest = self.secrets.iter().map(|s| s.len()).max().unwrap_or(0);
+        let keep = (1..=out.len().min(longest.saturating_sub(1)))
             .rev()
             .find(|&n| self.secrets.iter().any(|s| s.starts_with(&out[out.len() - n..])))
             .unwrap_or(0);
         self.held = out.split_off(out.len() - keep);
-        out
+        out.into()
     }
 
     /// What is held back, at the end of the body (it did not become a secret).
-    fn rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
-    }
-
-    fn longest(&self) -> usize {
-        self.secrets.iter().map(|s| s.len()).max().unwrap_or(0)
+    fn rest(&mut self) -> bytes::Bytes {
+        std::mem::take(&mut self.held).into()
     }
 
     fn head(
         &self,
         (status, headers, url): (u16, BTreeMap<String, String>, String),
     ) -> (u16, BTreeMap<String, String>, String) {
-        let headers = headers.into_iter().map(|(k, v)| (k, self.text(&v))).collect();
-        (status, headers, self.text(&url))
+        if self.secrets.is_empty() {
+            return (status, headers, url);
+        }
+        let headers = headers.into_iter().map(|(k, v)| (k, self.text(v))).collect();
+        (status, headers, self.text(url))
     }
 
     fn error(&self, err: FnError) -> FnError {
-        FnError::new(err.code, self.text(&err.message))
+        if self.secrets.is_empty() {
+            return err;
+        }
+        FnError::new(err.code, self.text(err.message))
     }
 }
 
@@ -608,7 +609,7 @@ pub(super) fn http_request(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::
         .await;
         let ((status, headers, url), body) = fetched.map_err(|e| p.scrubber.error(e))?;
         let (status, headers, url) = p.scrubber.head((status, headers, url));
-        Ok((status, headers, url, p.scrubber.all(&body), p.base64))
+        Ok((status, headers, url, p.scrubber.all(body), p.base64))
     })?;
     tracing::debug!(%plugin, %url, status, ms = started.elapsed().as_millis() as u64, "outbound HTTP request");
     let body = if base64 { B64.encode(&bytes) } else { String::from_utf8_lossy(&bytes).into_owned() };
@@ -725,11 +726,11 @@ pub(super) fn http_open(ctx: &CallCtx, req: abi::HttpRequest) -> Result<abi::Htt
                             format!("the response from {} is larger than {} bytes", origin_text(&p.url), p.max_bytes),
                         )));
                     } else {
-                        pieces.push(Piece::Data(p.scrubber.piece(&chunk).into()));
+                        pieces.push(Piece::Data(p.scrubber.piece(chunk)));
                     }
                 }
                 Ok(None) => {
-                    pieces.push(Piece::Data(p.scrubber.rest().into()));
+                    pieces.push(Piece::Data(p.scrubber.rest()));
                     pieces.push(Piece::End);
                 }
                 Err(e) => pieces.push(Piece::Failed(p.scrubber.error(transport_error(&e, &p.url, p.timeout)))),
@@ -850,6 +851,19 @@ pub(super) fn http_close(ctx: &CallCtx, req: abi::HttpClose) -> Result<abi::Dele
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_split_over_pieces_is_hidden_even_when_a_piece_is_only_its_start() {
+        let mut scrubber = Scrubber::new(vec![Zeroizing::new(b"s3cret".to_vec())]);
+        let mut out = Vec::new();
+        for piece in ["key=", "s3", "cr", "et;", "s3"] {
+            out.extend_from_slice(&scrubber.piece(bytes::Bytes::from(piece)));
+        }
+        out.extend_from_slice(&scrubber.rest());
+        assert_eq!(String::from_utf8(out).unwrap(), "key=[secret];s3");
+        let plain = bytes::Bytes::from("nothing to hide");
+        assert_eq!(Scrubber::new(Vec::new()).piece(plain.clone()), plain);
+    }
 
     #[test]
     fn incomplete_utf8_tails_are_held_back() {
