@@ -55,6 +55,7 @@ fn main() {
             eprintln!("a2e-desktop: {e}");
             std::process::exit(1);
         });
+    let host = desktop.host().clone();
     a2e_desktop::forward_events(app.handle().clone(), desktop);
     if let Some(dir) = smoke {
         let handle = app.handle().clone();
@@ -110,5 +111,12 @@ fn main() {
             handle.exit(code);
         });
     }
-    app.run(|_, _| {});
+    app.run(move |_, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Rooms close with a reason, and no plugin call outlives the app.
+            if !host.shutdown(Duration::from_secs(10)) {
+                eprintln!("a2e-desktop: realtime plugin calls were still running 10 s after exit was asked");
+            }
+        }
+    });
 }

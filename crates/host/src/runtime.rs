@@ -253,6 +253,16 @@ impl Host {
         self.inner.plugins.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
     }
 
+    /// Stops the host's realtime and background work for good, before a process exits: closes
+    /// every room (its clients are told the server is stopping), ends schedules and event
+    /// subscriptions, and waits up to `grace` for the plugin calls they started. Calls made
+    /// directly keep working. Answers whether every call returned in time. Dropping the last
+    /// handle of a host does the same with a grace of 10 s.
+    pub fn shutdown(&self, grace: std::time::Duration) -> bool {
+        self.inner.background.store(false, Ordering::SeqCst);
+        self.inner.state.rt.shutdown("the server is stopping", grace)
+    }
+
     /// Starts the background work of a long-running host (`a2e serve`, the desktop app): the
     /// schedules of every installed plugin. Rooms and event subscriptions work without it.
     pub fn start_background(&self) {
@@ -265,7 +275,8 @@ impl Host {
         // Another process (the CLI, say) may install, replace, remove, enable or disable plugins
         // in the same data dir: the watcher brings this host in line within a second.
         let weak = Arc::downgrade(&self.inner);
-        self.inner.state.rt.handle().spawn(async move {
+        let Some(handle) = self.inner.state.rt.handle() else { return };
+        handle.spawn(async move {
             let mut every = tokio::time::interval(PLUGINS_DIR_CHECK);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {

@@ -204,6 +204,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long a stopping server waits for realtime plugin calls in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting connections and
 /// waits for in-flight requests to finish.
 pub async fn serve(
@@ -211,7 +214,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state.host().start_background();
+    let host = state.host().clone();
+    host.start_background();
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -226,6 +230,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    // Rooms close with a reason their clients see, and no plugin call outlives the server.
+    let stopped = tokio::task::spawn_blocking(move || host.shutdown(SHUTDOWN_GRACE)).await;
+    if !matches!(stopped, Ok(true)) {
+        tracing::warn!("realtime plugin calls were still running {} s after shutdown", SHUTDOWN_GRACE.as_secs());
+    }
     result
 }
 

@@ -95,7 +95,7 @@ pub(crate) type RoomKey = (Arc<str>, Arc<str>);
 
 /// Rooms, clients and counters of one host.
 pub struct Realtime {
-    runtime: OnceLock<tokio::runtime::Runtime>,
+    runtime: Mutex<Slot>,
     pub(crate) link: HostLink,
     rooms: Mutex<HashMap<RoomKey, Arc<Room>>>,
     next_client: AtomicU64,
@@ -109,7 +109,7 @@ pub struct Realtime {
 impl Realtime {
     pub(crate) fn new(limits: RoomLimits) -> Realtime {
         Realtime {
-            runtime: OnceLock::new(),
+            runtime: Mutex::new(Slot::NotStarted),
             link: HostLink::default(),
             rooms: Mutex::new(HashMap::new()),
             next_client: AtomicU64::new(1),
@@ -121,19 +121,58 @@ impl Realtime {
         }
     }
 
-    /// The realtime runtime, started on first use.
-    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
-        self.runtime
-            .get_or_init(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("a2e-rt")
-                    .enable_time()
-                    .build()
-                    .expect("the realtime runtime starts")
-            })
-            .handle()
-            .clone()
+    /// The realtime runtime, started on first use; `None` once the host has shut down.
+    pub(crate) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        let mut slot = self.runtime.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*slot, Slot::NotStarted) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(THREAD_NAME)
+                .enable_time()
+                .build()
+                .expect("the realtime runtime starts");
+            *slot = Slot::Running(runtime);
+        }
+        match &*slot {
+            Slot::Running(runtime) => Some(runtime.handle().clone()),
+            Slot::NotStarted | Slot::Stopped => None,
+        }
+    }
+
+    /// Stops realtime work for good: closes every room (its clients are told `reason`), ends
+    /// schedules and subscriptions, and waits up to `grace` for plugin calls in flight to return.
+    /// Answers whether they all returned in time. Called from one of the runtime's own threads
+    /// it cannot wait, and does not.
+    pub(crate) fn shutdown(&self, reason: &str, grace: std::time::Duration) -> bool {
+        let slot = std::mem::replace(&mut *self.runtime.lock().unwrap_or_else(PoisonError::into_inner), Slot::Stopped);
+        let rooms: Vec<Arc<Room>> =
+            self.rooms.lock().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, room)| room).collect();
+        for room in rooms {
+            room.close(reason);
+        }
+        let Slot::Running(runtime) = slot else { return true };
+        if std::thread::current().name() == Some(THREAD_NAME) {
+            runtime.shutdown_background();
+            return false;
+        }
+        // Waiting inside an async context would panic; a thread of its own may always wait.
+        let cell = Arc::new(Mutex::new(Some(runtime)));
+        let taken = cell.clone();
+        let waiter = std::thread::Builder::new().name("a2e-rt-stop".into()).spawn(move || {
+            let Some(runtime) = taken.lock().unwrap_or_else(PoisonError::into_inner).take() else { return false };
+            let started = std::time::Instant::now();
+            runtime.shutdown_timeout(grace);
+            started.elapsed() < grace
+        });
+        match waiter {
+            Ok(waiter) => waiter.join().unwrap_or(false),
+            Err(_) => {
+                if let Some(runtime) = cell.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    runtime.shutdown_background();
+                }
+                false
+            }
+        }
     }
 
     /// Counters of `plugin`'s rooms, schedules and subscriptions (created on first use).
@@ -176,7 +215,7 @@ impl Realtime {
         data: Value,
         reference: Option<Value>,
     ) -> Result<(), RtError> {
-        let host = self.link.host().ok_or_else(|| RtError::new(codes::UNAVAILABLE, "the host is stopping"))?;
+        let host = self.link.host().ok_or_else(stopping)?;
         let found = self.room(plugin, room).ok_or_else(|| no_room(plugin, room))?;
         if client.user.is_none() && !host.allows_anonymous(plugin) {
             return Err(RtError::new(
@@ -237,6 +276,7 @@ impl Realtime {
             None => format!("r{}", self.next_room.fetch_add(1, Ordering::Relaxed)),
         };
         let key: RoomKey = (plugin.clone(), Arc::from(id.as_str()));
+        let handle = self.handle().ok_or_else(stopping)?;
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if rooms.contains_key(&key) {
             return Err(RtError::new(codes::ALREADY_EXISTS, format!("room `{id}` exists")));
@@ -252,7 +292,6 @@ impl Realtime {
         let room = Room::new(key.clone(), settings, self.plugin_counters(plugin));
         rooms.insert(key, room.clone());
         drop(rooms);
-        let handle = self.handle();
         room::start(&handle, room.clone(), self.link.weak(), req.state);
         Ok(room.info())
     }
@@ -334,7 +373,7 @@ impl Realtime {
     pub(crate) fn reconcile(&self, plugin: &str, manifest: Option<&crate::PluginManifest>, background: bool) {
         let specs = if background { manifest.map(schedule::specs_of).unwrap_or_default() } else { Vec::new() };
         let needs_runtime = !specs.is_empty() || manifest.is_some_and(|m| !m.subscriptions.is_empty());
-        let handle = needs_runtime.then(|| self.handle());
+        let handle = needs_runtime.then(|| self.handle()).flatten();
         let counters = self.plugin_counters(plugin);
         self.subscribers.reconcile(handle.as_ref(), &self.link, plugin, manifest, counters.clone());
         self.schedules.reconcile(handle.as_ref(), &self.link, plugin, specs, counters);
@@ -343,10 +382,25 @@ impl Realtime {
 
 impl Drop for Realtime {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.shutdown("the server is stopping", SHUTDOWN_GRACE);
     }
+}
+
+/// Name of the realtime runtime's threads.
+const THREAD_NAME: &str = "a2e-rt";
+
+/// How long dropping the last handle of a host waits for realtime calls in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The realtime runtime's lifecycle.
+enum Slot {
+    NotStarted,
+    Running(tokio::runtime::Runtime),
+    Stopped,
+}
+
+fn stopping() -> RtError {
+    RtError::new(codes::UNAVAILABLE, "the host is stopping")
 }
 
 /// Calls `export` of `plugin` on a blocking thread; returns what went wrong, if anything (a

@@ -174,13 +174,15 @@ fn disable_enable_and_unknown_function() {
 
 #[test]
 fn installed_plugins_survive_a_restart_with_their_state() {
-    let t = test_host();
+    let mut t = test_host();
     install_fixture(&t, "fx", &["time"], json!({}));
     t.host.set_enabled("fx", false).unwrap();
-    let key = a2e_db::KeySource::KeyFile(t.dir.path().join("db.key"));
-    drop(t.host);
-    let db = a2e_db::Db::open(t.dir.path(), &key).unwrap();
-    let mut config = a2e_host::HostConfig::new(t.dir.path());
+    // Keep the data dir, stop the host.
+    let dir = std::mem::replace(&mut t.dir, tempfile::tempdir().unwrap());
+    drop(t);
+    let key = a2e_db::KeySource::KeyFile(dir.path().join("db.key"));
+    let db = a2e_db::Db::open(dir.path(), &key).unwrap();
+    let mut config = a2e_host::HostConfig::new(dir.path());
     config.cache_dir = Some(std::env::temp_dir().join("a2e-test-module-cache"));
     let host = a2e_host::Host::open(db, config).unwrap();
     let info = host.info("fx").unwrap();

@@ -15,6 +15,7 @@ mod smtp; // the SMTP mailer against a real SMTP server
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use a2e_db::{Db, KeySource};
 use a2e_host::{Host, HostConfig, InstallOptions, ManualClock};
@@ -51,6 +52,15 @@ pub struct TestHost {
     pub host: Host,
     /// Its clock.
     pub clock: ManualClock,
+}
+
+impl Drop for TestHost {
+    /// Ends the host's realtime work before its data dir goes, so no plugin call is still
+    /// running in the background when the test process exits.
+    fn drop(&mut self) {
+        let stopped = self.host.shutdown(Duration::from_secs(10));
+        assert!(stopped || std::thread::panicking(), "realtime calls still running 10 s after shutdown");
+    }
 }
 
 /// Opens a host in a temp data dir; compiled modules are cached across tests.

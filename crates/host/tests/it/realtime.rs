@@ -264,15 +264,22 @@ async fn a_tick_that_never_returns_times_out_and_the_room_carries_on() {
     assert!(info.stats.failed >= 1 && info.stats.skipped >= 1, "{info:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ticks_that_cannot_start_in_time_are_skipped_never_run_late_in_a_burst() {
+/// A host on the system clock with room `g` ticking at 20 Hz, a member, and a tick asked to be
+/// busy for `ms`.
+async fn busy_tick(ms: u64) -> (TestHost, Conn) {
     let t = test_host_with(|c| c.clock = Arc::new(SystemClock));
     install_rooms(&t, "rooms", &["rooms", "time"], json!({}));
     open(&t.host, "rooms", json!({ "room": "g", "tick_hz": 20, "state": { "every_tick": true } }));
-    let mut a = connect(&t.host, Some("u-a"), 1024);
+    let a = connect(&t.host, Some("u-a"), 1024);
     join(&t.host, &a, "rooms", "g", json!({})).await.unwrap();
+    t.host.realtime().message("rooms", "g", &a.client, json!({ "cmd": "busy_ms", "ms": ms, "seq": 1 })).unwrap();
+    (t, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_that_cannot_start_in_time_are_skipped_never_run_late_in_a_burst() {
+    let (t, mut a) = busy_tick(300).await;
     let rt = t.host.realtime();
-    rt.message("rooms", "g", &a.client, json!({ "cmd": "busy_ms", "ms": 300, "seq": 1 })).unwrap();
     let slow = a.acked(1).await;
     let slow_tick = slow["data"]["tick"].as_u64().unwrap();
     let next = a.frame(|f| f["data"]["tick"].as_u64().is_some_and(|n| n > slow_tick)).await;
@@ -377,6 +384,24 @@ async fn removing_or_disabling_a_plugin_closes_its_rooms_with_a_reason() {
     join(&t.host, &a, "rooms", "r2", json!({})).await.unwrap();
     t.host.remove("rooms", false).unwrap();
     assert_eq!(a.frame(|f| f["type"] == "closed").await["reason"], "the plugin was removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_the_host_down_closes_rooms_waits_for_calls_in_flight_and_refuses_new_rooms() {
+    let (t, mut a) = busy_tick(200).await;
+    let rt = t.host.realtime();
+    let host = t.host.clone();
+    let stopped = tokio::task::spawn_blocking(move || host.shutdown(Duration::from_secs(10))).await.unwrap();
+    assert!(stopped, "every call in flight returned within the grace");
+    assert_eq!(a.frame(|f| f["type"] == "closed").await["reason"], "the server is stopping");
+    assert!(rt.rooms_of("rooms").is_empty() && a.client.rooms().is_empty());
+    let refused = call(&t.host, "rooms", "open", json!({ "room": "h" }));
+    assert_eq!(refused["error"]["code"], "UNAVAILABLE", "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("stopping"), "{refused}");
+    // Calls made directly still work, and a second shutdown has nothing left to do.
+    let listed = call(&t.host, "rooms", "list", json!({}));
+    assert_eq!((&listed["success"], &listed["data"]), (&json!(true), &json!([])), "{listed}");
+    assert!(t.host.shutdown(Duration::from_secs(1)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
