@@ -199,6 +199,7 @@ macro_rules! host_function_table {
     room_list: Rooms, Empty => [RoomInfo], NONE, "List the calling plugin's rooms with their counters.";
     room_send: Rooms, RoomSend => Count, NF, "Send a message to some or all clients of a room; answers how many it reached.";
     room_kick: Rooms, RoomKick => Deleted, NF, "Remove a client from a room, telling it why.";
+    room_pending: Rooms, RoomRef => RoomPending, NF, "What waits for a room's next turn: clients asking to join and messages not yet handed to the plugin (a long tick may end early for them).";
     plugin_call: Call, PluginCall => PluginOutput, &["NOT_FOUND", "UNAVAILABLE", "CONFLICT", "TIMEOUT", "CALL_FAILED"], "Call an export of another plugin under its own grants and limits (CONFLICT: a call cycle or depth over 4; TIMEOUT: the callee ran past its time limit).";
     http_request: Http, HttpRequest => HttpResponse, &["NOT_FOUND", "TIMEOUT", "TOO_LARGE", "UNAVAILABLE"], "Make an HTTP(S) request to an origin an `http:` grant covers and read the whole response (NOT_FOUND: a header names a secret the plugin does not have).";
     http_open: Http, HttpRequest => HttpStream, &["NOT_FOUND", "TIMEOUT", "UNAVAILABLE", "RATE_LIMITED"], "Send an HTTP(S) request and return the response head; read the body with http_read.";

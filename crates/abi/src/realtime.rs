@@ -130,6 +130,24 @@ pub struct RoomKick {
     pub reason: String,
 }
 
+/// A room of the calling plugin (request of `room_pending`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RoomRef {
+    /// Room id.
+    pub room: String,
+}
+
+/// What waits for a room's next turn (answer of `room_pending`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RoomPending {
+    /// Clients asking to join; each waits until the room's current call returns.
+    pub joins: u64,
+    /// Client messages not yet handed to the plugin (for the next tick, or for `room_message`).
+    pub messages: u64,
+}
+
 /// Request of `plugin_call`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

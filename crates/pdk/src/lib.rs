@@ -296,7 +296,9 @@ pub mod email {
 
 /// Realtime rooms of this plugin (grant `rooms`).
 pub mod rooms {
-    pub use crate::host::{room_close as close, room_create as create, room_kick as kick, room_list as list};
+    pub use crate::host::{
+        room_close as close, room_create as create, room_kick as kick, room_list as list, room_pending as pending,
+    };
 
     /// Sends `data` to every client of `room`, or to the clients in `to`; returns how many it reached.
     pub fn send(room: &str, to: Option<Vec<String>>, data: &impl serde::Serialize) -> crate::Result<u64> {

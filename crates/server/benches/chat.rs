@@ -302,12 +302,12 @@ fn main() {
             .iter()
             .map(|s| {
                 let e = execs.iter().find(|e| e.message_id.as_deref() == s["message"]["id"].as_str()).unwrap();
-                (e.started_at, e.completed_at.unwrap_or(i64::MAX))
+                (s["queued_at"].as_i64().unwrap(), e.completed_at.unwrap_or(i64::MAX))
             })
             .collect();
         let answered = finished.iter().filter(|ok| **ok).count();
-        // Sends in the same millisecond may queue either way; any two started apart must finish
-        // in the order they started.
+        // Sends queued in the same millisecond may go either way; any two queued apart must
+        // finish in the order they were queued.
         let in_order = runs.iter().all(|a| runs.iter().all(|b| a.0 >= b.0 || a.1 <= b.1));
 
         use report::{emit, plain_row, ratio_row};

@@ -5,7 +5,7 @@
 //! failure or the end of the answer finish the message, the execution row and the room.
 
 use a2e_pdk::abi::{
-    Empty, HttpClose, HttpRead, HttpRequest, Page, RoomCreate, UpdateAgentExecution, UpdateChatMessage,
+    Empty, HttpClose, HttpRead, HttpRequest, Page, RoomCreate, RoomRef, UpdateAgentExecution, UpdateChatMessage,
 };
 use a2e_pdk::codes;
 use a2e_pdk::prelude::*;
@@ -18,6 +18,10 @@ use crate::providers::{self, Parsed};
 
 /// How often the room state's text is written to the database while an answer grows, in ms.
 const FLUSH_MS: i64 = 250;
+/// The longest one read of the model's stream waits, in ms.
+const READ_SLICE_MS: i64 = 5;
+/// How long a client joining a streaming answer with no text yet waits for the first piece, in ms.
+const JOIN_WAIT_MS: i64 = 30;
 /// How long a finished answer's room stays open, so a client that joins late (the answer was
 /// quick, or its connection slow) still gets the final text, in ms.
 const LINGER_MS: i64 = 5_000;
@@ -104,20 +108,32 @@ pub fn request_stop(message_id: &str) -> Result<()> {
     kv::set(&stop_key(message_id), b"1")
 }
 
-/// `room_join`: only the session's owner may follow an answer; they get the text so far.
+/// `room_join`: only the session's owner may follow an answer; they get the text so far. A
+/// client that joins a streaming answer with no text yet waits here, up to JOIN_WAIT_MS, for the
+/// first piece rather than for the room's next tick.
 pub fn join(j: Join<Gen>) -> Result<JoinAnswer<Gen>> {
     if j.client.user.as_deref() != Some(j.state.user_uuid.as_str()) {
         return Ok(JoinAnswer::Refuse("this answer belongs to another user's chat".into()));
     }
-    let g = &j.state;
+    let to = vec![j.client.client.clone()];
+    let mut g = j.state;
+    if g.phase == "streaming" && g.content.is_empty() && g.finished_ms.is_none() {
+        let now = time::now()?;
+        let pumped = pump(&mut g, now + JOIN_WAIT_MS, None)?;
+        let effects = settle(g, pumped, now)?;
+        let snapshot = effects.state.as_ref().map(snapshot).unwrap_or_default();
+        return Ok(JoinAnswer::Accept(effects.send_to(to, &snapshot)));
+    }
+    Ok(JoinAnswer::Accept(Effects::none().send_to(to, &snapshot(&g))))
+}
+
+/// The text so far and the answer's status, for a client that joins.
+fn snapshot(g: &Gen) -> serde_json::Value {
     let status = match g.phase.as_str() {
         "queued" | "streaming" => g.phase.as_str(),
         finished => finished,
     };
-    let snapshot = json!({
-        "type": "snapshot", "message_id": g.message_id, "content": g.content, "status": status, "error": g.error,
-    });
-    Ok(JoinAnswer::Accept(Effects::none().send_to(vec![j.client.client.clone()], &snapshot)))
+    json!({ "type": "snapshot", "message_id": g.message_id, "content": g.content, "status": status, "error": g.error })
 }
 
 /// `room_leave`: nothing to do; the answer goes on without watchers.
@@ -146,24 +162,43 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
             return finish(g, "failed", Some(err));
         }
     }
-    let Some(stream) = g.stream.clone() else {
-        return finish(g, "failed", Some("the answer's stream is missing".into()));
-    };
     // Read for most of the tick's period, forwarding each piece as soon as it arrives (through
     // room_send, not at the end of the tick), so the gap between ticks is the only wait added.
     let hz = config_num("tick_hz", 25).clamp(1, 60) as i64;
-    let deadline = t.now_ms + 1000 * 3 / (4 * hz);
+    let waiting = RoomRef { room: room_id(&g.message_id) };
+    let pumped = pump(&mut g, t.now_ms + 1000 * 3 / (4 * hz), Some(&waiting))?;
+    settle(g, pumped, t.now_ms)
+}
+
+/// What reading the model's stream gave.
+struct Pumped {
+    totals: Parsed,
+    /// The stream has ended.
+    ended: bool,
+    /// The stream could not be read.
+    broken: Option<String>,
+}
+
+/// Reads the model's stream until `deadline` (Unix ms) and forwards each piece of text to the
+/// room's clients as it arrives. Reads wait at most READ_SLICE_MS. With `waiting` (a tick), it
+/// stops early when a client asks to join, which waits for the tick to return; without (a
+/// join), it stops at the first text.
+fn pump(g: &mut Gen, deadline: i64, waiting: Option<&RoomRef>) -> Result<Pumped> {
+    let mut out = Pumped { totals: Parsed::default(), ended: false, broken: None };
+    let Some(stream) = g.stream.clone() else {
+        out.broken = Some("the answer's stream is missing".into());
+        return Ok(out);
+    };
     let room = room_id(&g.message_id);
-    let mut ended = false;
-    let mut totals = Parsed::default();
     for _ in 0..200 {
         let now = time::now()?;
-        let wait_ms = (deadline - now).clamp(0, 30) as u32;
+        let wait_ms = (deadline - now).clamp(0, READ_SLICE_MS) as u32;
         let chunk = match http::read(&HttpRead { id: stream.clone(), max_bytes: 0, wait_ms }) {
             Ok(chunk) => chunk,
             Err(err) => {
                 g.stream = None;
-                return finish(g, "failed", Some(format!("the model server's stream broke: {}", err.message)));
+                out.broken = Some(format!("the model server's stream broke: {}", err.message));
+                return Ok(out);
             }
         };
         let mut parsed = Parsed::default();
@@ -173,9 +208,10 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
             g.stream = None;
             g.pending.push('\n');
             providers::parse(&g.kind, &mut g.pending, &mut parsed);
-            ended = true;
+            out.ended = true;
         }
-        if !parsed.text.is_empty() {
+        let got_text = !parsed.text.is_empty();
+        if got_text {
             if g.first_ms.is_none() {
                 g.first_ms = Some(time::now()?);
             }
@@ -183,24 +219,42 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
             let delta = json!({ "type": "delta", "message_id": g.message_id, "text": parsed.text });
             rooms::send(&room, None, &delta)?;
         }
+        let totals = &mut out.totals;
         totals.prompt_tokens = parsed.prompt_tokens.or(totals.prompt_tokens);
         totals.completion_tokens = parsed.completion_tokens.or(totals.completion_tokens);
-        totals.error = parsed.error.or(totals.error);
+        totals.error = parsed.error.or(totals.error.take());
         totals.done |= parsed.done;
-        if ended || totals.done || totals.error.is_some() || (chunk.data.is_empty() && wait_ms == 0) {
+        if out.ended || totals.done || totals.error.is_some() || (chunk.data.is_empty() && wait_ms == 0) {
+            break;
+        }
+        let stop = match waiting {
+            Some(room) => rooms::pending(room)?.joins > 0,
+            None => got_text,
+        };
+        if stop {
             break;
         }
     }
+    Ok(out)
+}
+
+/// Applies what a read gave: finishes the answer when the stream ended, failed or the model
+/// reported an error; otherwise writes the text so far every FLUSH_MS.
+fn settle(mut g: Gen, pumped: Pumped, now: i64) -> Result<Effects<Gen>> {
+    if let Some(broken) = pumped.broken {
+        return finish(g, "failed", Some(broken));
+    }
+    let totals = pumped.totals;
     g.prompt_tokens = totals.prompt_tokens.or(g.prompt_tokens);
     g.completion_tokens = totals.completion_tokens.or(g.completion_tokens);
     if let Some(err) = totals.error {
         return finish(g, "failed", Some(format!("the model server reported: {err}")));
     }
-    if totals.done || ended {
+    if totals.done || pumped.ended {
         return finish(g, "done", None);
     }
-    if t.now_ms - g.flushed_ms >= FLUSH_MS && g.first_ms.is_some() {
-        g.flushed_ms = t.now_ms;
+    if now - g.flushed_ms >= FLUSH_MS && g.first_ms.is_some() {
+        g.flushed_ms = now;
         let update =
             UpdateChatMessage { id: g.message_id.clone(), content: g.content.clone(), status: "streaming".into() };
         host::db_update_chat_message(&update)?;

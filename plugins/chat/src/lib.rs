@@ -453,6 +453,9 @@ struct Started {
     message: ChatMessage,
     room: String,
     execution_id: String,
+    /// When the answer took its place in its provider and model's queue (Unix ms); answers
+    /// are written one at a time per provider and model, in this order.
+    queued_at: i64,
 }
 
 /// Sends a message and starts the answer. The answer is written server-side: follow it by
@@ -607,7 +610,8 @@ fn answer(
         request: Some(request),
         ..Default::default()
     };
-    if let Err(err) = gen::start(g, time::now()?) {
+    let queued_at = time::now()?;
+    if let Err(err) = gen::start(g, queued_at) {
         // Keep the question; the answer that could not start is marked failed, with the reason.
         let _ = host::db_update_chat_message(&a2e_pdk::abi::UpdateChatMessage {
             id: message.id.clone(),
@@ -632,6 +636,7 @@ fn answer(
         room: gen::room_id(&message.id),
         message,
         execution_id: execution.id,
+        queued_at,
     })
 }
 

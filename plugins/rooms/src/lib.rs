@@ -42,6 +42,20 @@ fn busy_ms(ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// Tells the room it is waiting, then waits (up to 5 s) until a client asks to join; answers
+/// what `room_pending` saw then.
+fn wait_for_join(room: &str) -> Result<RoomPending> {
+    rooms::send(room, None, &json!({ "waiting": true }))?;
+    let until = time::now()? + 5000;
+    let waiting = RoomRef { room: room.to_owned() };
+    loop {
+        let pending = rooms::pending(&waiting)?;
+        if pending.joins > 0 || time::now()? > until {
+            return Ok(pending);
+        }
+    }
+}
+
 /// Applies one client command to the state; returns a reason to close the room, if asked.
 fn command(state: &mut State, from: &str, data: &Value) -> Result<Option<String>> {
     match data["cmd"].as_str() {
@@ -78,9 +92,13 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
         state.inputs += t.messages.len() as u64;
         let mut acks = serde_json::Map::new();
         let mut close = None;
+        let mut pending = None;
         for m in &t.messages {
             if let Some(seq) = m.data.get("seq") {
                 acks.insert(m.client.clone(), seq.clone());
+            }
+            if m.data["cmd"] == "wait_join" {
+                pending = Some(wait_for_join(&t.room)?);
             }
             if let Some(reason) = command(&mut state, &m.client, &m.data)? {
                 close = Some(reason);
@@ -96,6 +114,7 @@ pub fn room_tick(input: Vec<u8>) -> FnResult<Vec<u8>> {
             "acks": acks,
             "version": state.version,
             "denied": state.denied,
+            "pending": pending,
         });
         let every_tick = state.every_tick;
         let mut effects = room::Effects::state(state);

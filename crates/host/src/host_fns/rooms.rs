@@ -1,5 +1,6 @@
-//! Realtime rooms: `room_create`, `room_close`, `room_list`, `room_send`, `room_kick`. A plugin
-//! reaches only its own rooms: every room id is looked up under the calling plugin's name.
+//! Realtime rooms: `room_create`, `room_close`, `room_list`, `room_send`, `room_kick`,
+//! `room_pending`. A plugin reaches only its own rooms: every room id is looked up under the
+//! calling plugin's name.
 
 use a2e_abi as abi;
 
@@ -42,4 +43,8 @@ pub(super) fn room_send(ctx: &CallCtx, req: abi::RoomSend) -> Result<abi::Count,
 
 pub(super) fn room_kick(ctx: &CallCtx, req: abi::RoomKick) -> Result<abi::Deleted, FnError> {
     Ok(abi::Deleted { deleted: ctx.state.rt.kick(&ctx.plugin, &req.room, &req.client, &req.reason)? })
+}
+
+pub(super) fn room_pending(ctx: &CallCtx, req: abi::RoomRef) -> Result<abi::RoomPending, FnError> {
+    Ok(ctx.state.rt.pending(&ctx.plugin, &req.room)?)
 }

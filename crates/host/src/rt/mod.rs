@@ -361,6 +361,11 @@ impl Realtime {
         Ok(found.deliver(to, data))
     }
 
+    /// What waits for a room's next turn (for the `room_pending` host function).
+    pub(crate) fn pending(&self, plugin: &str, room: &str) -> Result<a2e_abi::RoomPending, RtError> {
+        Ok(self.room(plugin, room).ok_or_else(|| no_room(plugin, room))?.pending())
+    }
+
     /// Removes a client from a room (for the `room_kick` host function).
     pub(crate) fn kick(&self, plugin: &str, room: &str, client: &str, reason: &str) -> Result<bool, RtError> {
         let found = self.room(plugin, room).ok_or_else(|| no_room(plugin, room))?;

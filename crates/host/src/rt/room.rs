@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use a2e_abi::{
     codes, ClientMessage, Envelope, JoinAnswer, JoinRequest, LeaveRequest, MessageRequest, RoomClient, RoomEffects,
-    RoomInfo, RoomStats, TickRequest, EXPORT_JOIN, EXPORT_LEAVE, EXPORT_MESSAGE, EXPORT_TICK,
+    RoomInfo, RoomPending, RoomStats, TickRequest, EXPORT_JOIN, EXPORT_LEAVE, EXPORT_MESSAGE, EXPORT_TICK,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -54,6 +54,7 @@ pub(crate) struct Room {
     members: Mutex<HashMap<Arc<str>, Arc<Client>>>,
     inputs: Mutex<Inputs>,
     queued_messages: AtomicU64,
+    queued_joins: AtomicU64,
     cmd: mpsc::UnboundedSender<Cmd>,
     cmd_rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
     pub(crate) counters: Arc<Counters>,
@@ -92,6 +93,7 @@ impl Room {
             members: Mutex::new(HashMap::new()),
             inputs: Mutex::new(Inputs::default()),
             queued_messages: AtomicU64::new(0),
+            queued_joins: AtomicU64::new(0),
             cmd,
             cmd_rx: Mutex::new(Some(rx)),
             counters: Arc::new(Counters::default()),
@@ -145,8 +147,22 @@ impl Room {
     pub(crate) async fn join(&self, client: Arc<Client>, data: Value, reference: Option<Value>) -> Result<(), RtError> {
         self.check_capacity()?;
         let (reply, answer) = oneshot::channel();
-        self.cmd.send(Cmd::Join { client, data, reference, reply }).map_err(|_| self.gone())?;
+        self.queued_joins.fetch_add(1, Ordering::SeqCst);
+        if self.cmd.send(Cmd::Join { client, data, reference, reply }).is_err() {
+            self.queued_joins.fetch_sub(1, Ordering::SeqCst);
+            return Err(self.gone());
+        }
         answer.await.map_err(|_| self.gone())?
+    }
+
+    /// What waits for the room's next turn (for the `room_pending` host function).
+    pub(crate) fn pending(&self) -> RoomPending {
+        let messages = if self.ticking() {
+            self.inputs.lock().unwrap_or_else(PoisonError::into_inner).messages.len() as u64
+        } else {
+            self.queued_messages.load(Ordering::SeqCst)
+        };
+        RoomPending { joins: self.queued_joins.load(Ordering::SeqCst), messages }
     }
 
     fn check_capacity(&self) -> Result<(), RtError> {
@@ -321,6 +337,7 @@ impl Runner {
                 cmd = rx.recv() => match cmd {
                     None | Some(Cmd::Close) => break,
                     Some(Cmd::Join { client, data, reference, reply }) => {
+                        self.room.queued_joins.fetch_sub(1, Ordering::SeqCst);
                         let result = self.join(client, data, reference).await;
                         let _ = reply.send(result);
                     }

@@ -387,6 +387,27 @@ async fn removing_or_disabling_a_plugin_closes_its_rooms_with_a_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_sees_the_clients_waiting_to_join_and_the_messages_not_yet_handed_over() {
+    let t = test_host_with(|c| c.clock = Arc::new(SystemClock));
+    install_rooms(&t, "rooms", &["rooms", "time"], json!({}));
+    open(&t.host, "rooms", json!({ "room": "g", "tick_hz": 20 }));
+    let mut a = connect(&t.host, Some("u-a"), 1024);
+    join(&t.host, &a, "rooms", "g", json!({})).await.unwrap();
+    let rt = t.host.realtime();
+    rt.message("rooms", "g", &a.client, json!({ "cmd": "wait_join", "seq": 1 })).unwrap();
+    a.frame(|f| f["data"]["waiting"] == true).await;
+    // The tick is running: a message waits for the next one, a join for the tick to return.
+    rt.message("rooms", "g", &a.client, json!({ "seq": 2 })).unwrap();
+    let b = connect(&t.host, Some("u-b"), 64);
+    let host = t.host.clone();
+    let joining = tokio::spawn(async move { join(&host, &b, "rooms", "g", json!({})).await });
+    let seen = a.acked(1).await;
+    assert_eq!(seen["data"]["pending"], json!({ "joins": 1, "messages": 1 }), "{seen}");
+    joining.await.unwrap().unwrap();
+    a.acked(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutting_the_host_down_closes_rooms_waits_for_calls_in_flight_and_refuses_new_rooms() {
     let (t, mut a) = busy_tick(200).await;
     let rt = t.host.realtime();
@@ -426,8 +447,10 @@ async fn room_host_functions_refuse_bad_requests_with_clear_errors() {
     let close = call(&t.host, "other", "close", json!({ "room": "mine" }));
     assert_eq!(close["data"]["deleted"], false);
     assert_eq!(call(&t.host, "other", "list", json!({}))["data"], json!([]));
-    // A plugin without room exports cannot open rooms.
+    // A plugin without room exports cannot open rooms, nor look into another plugin's.
     install_fixture(&t, "fx", &["rooms"], json!({ "exports": ["call_host"] }));
+    let env = crate::host_fn(&t, "fx", "room_pending", json!({ "room": "mine" }));
+    assert_eq!(env["error"]["code"], "NOT_FOUND", "{env}");
     let env = crate::host_fn(&t, "fx", "room_create", json!({ "tick_hz": 10 }));
     assert_eq!(env["error"]["code"], "INVALID_INPUT", "{env}");
     assert!(env["error"]["message"].as_str().unwrap().contains("room_tick"), "{env}");

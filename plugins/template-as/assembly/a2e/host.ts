@@ -1384,6 +1384,39 @@ export class RoomKick {
   }
 }
 
+export class RoomPending {
+  joins: u64 = 0;
+  messages: u64 = 0;
+  static decode(v: JsonValue, d: Decoder): RoomPending {
+    const o = new RoomPending();
+    if (!d.object(v, "struct RoomPending")) return o;
+    o.joins = d.u64(v, "joins");
+    o.messages = d.u64(v, "messages");
+    return o;
+  }
+  encode(w: JsonWriter): void {
+    w.beginObject();
+    w.key("joins"); w.uint(this.joins);
+    w.key("messages"); w.uint(this.messages);
+    w.endObject();
+  }
+}
+
+export class RoomRef {
+  room: string = "";
+  static decode(v: JsonValue, d: Decoder): RoomRef {
+    const o = new RoomRef();
+    if (!d.object(v, "struct RoomRef")) return o;
+    o.room = d.str(v, "room");
+    return o;
+  }
+  encode(w: JsonWriter): void {
+    w.beginObject();
+    w.key("room"); w.str(this.room);
+    w.endObject();
+  }
+}
+
 export class RoomSend {
   data: JsonValue = JsonValue.nul();
   room: string = "";
@@ -3306,6 +3339,24 @@ export function room_kick(req: RoomKick): Result<Deleted> {
   const value = Deleted.decode(env.data!, d);
   if (d.error !== null) return new Result<Deleted>(null, new HostError("INTERNAL", "host answered with an unexpected shape: " + d.error!));
   return new Result<Deleted>(value, null);
+}
+
+@external("extism:host/user", "room_pending")
+declare function raw_room_pending(request: u64): u64;
+
+/** What waits for a room's next turn: clients asking to join and messages not yet handed to the plugin (a long tick may end early for them). Grant `rooms`. Errors: PERMISSION_DENIED, INVALID_INPUT, NOT_FOUND, INTERNAL. */
+export function room_pending(req: RoomRef): Result<RoomPending> {
+  const w = new JsonWriter();
+  req.encode(w);
+  const mem = requestMemory(w);
+  const offset = raw_room_pending(mem.offset);
+  mem.free();
+  const env = takeEnvelope(offset);
+  if (env.error !== null) return new Result<RoomPending>(null, env.error);
+  const d = new Decoder();
+  const value = RoomPending.decode(env.data!, d);
+  if (d.error !== null) return new Result<RoomPending>(null, new HostError("INTERNAL", "host answered with an unexpected shape: " + d.error!));
+  return new Result<RoomPending>(value, null);
 }
 
 @external("extism:host/user", "plugin_call")
