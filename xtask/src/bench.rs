@@ -65,8 +65,8 @@ it, at the HTTP answer, which the server gives no sooner than a fixed floor (HTT
         package: "a2e-server",
         bench: "http",
         about: "`wrk -t2 -c64` sends `GET /api/auth/session` with a session cookie to the full \
-server (middleware, the auth plugin's `verify_session` with its sliding-expiry write, the user \
-load) and to a minimal native axum handler doing the same lookup in Rust, one after the other \
+server (middleware, the auth plugin's `verify_session`, which writes the sliding expiry once it \
+moves by a minute, the user load) and to a minimal native axum handler doing the same lookup in Rust, one after the other \
 after a warm-up of each. wrk shares the two cores with the server. Then forgot-password requests \
 for the bench account's address and for unknown ones go through the router in interleaved rounds \
 (p50 of each), with the server's default answer floor.",

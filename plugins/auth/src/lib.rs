@@ -427,9 +427,20 @@ fn live_session(s: &Settings, raw: &str) -> Result<Session> {
         return Err(unauthenticated("invalid or expired session"));
     }
     let expires_at = (now + s.session_idle_ms).min(cap);
+    // Writing on every request would make each authenticated request a database commit; the
+    // slide is written once it moves the expiry by a tenth of the idle window (at most a
+    // minute). Between writes the session expires earlier than a slide on every request would
+    // make it, never later, and its "last seen" is as old as the last write.
+    let step = (s.session_idle_ms / 10).min(SLIDE_STEP_MS);
+    if expires_at - session.expires_at < step {
+        return Ok(session);
+    }
     host::db_touch_session(&TouchSession { id: session.id.clone(), expires_at })?;
     Ok(Session { last_seen_at: now, expires_at, ..session })
 }
+
+/// The most a session's sliding expiry may lag behind its last use before it is written, in ms.
+const SLIDE_STEP_MS: i64 = 60_000;
 
 #[derive(Deserialize)]
 struct SessionRequest {

@@ -164,9 +164,13 @@ pub fn tick(t: Tick<Gen>) -> Result<Effects<Gen>> {
     }
     // Read for most of the tick's period, forwarding each piece as soon as it arrives (through
     // room_send, not at the end of the tick), so the gap between ticks is the only wait added.
+    // Until the first text, the window starts now: opening the stream may have taken most of
+    // the tick (the model server answers the head when its first token is ready).
     let hz = config_num("tick_hz", 25).clamp(1, 60) as i64;
+    let window = 1000 * 3 / (4 * hz);
+    let start = if g.first_ms.is_none() { time::now()?.max(t.now_ms) } else { t.now_ms };
     let waiting = RoomRef { room: room_id(&g.message_id) };
-    let pumped = pump(&mut g, t.now_ms + 1000 * 3 / (4 * hz), Some(&waiting))?;
+    let pumped = pump(&mut g, start + window, Some(&waiting))?;
     settle(g, pumped, t.now_ms)
 }
 

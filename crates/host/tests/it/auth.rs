@@ -410,6 +410,32 @@ fn c23_idle_and_absolute_expiry_with_the_clock() {
 }
 
 #[test]
+fn c23_the_sliding_expiry_is_written_once_it_moves_by_a_minute_and_never_extends_past_use() {
+    let t = auth_host();
+    let s = user_with_session(&t, "a", "a@x.com");
+    let st = s["session_token"].as_str().unwrap().to_owned();
+    let uuid = s["user"]["uuid"].as_str().unwrap().to_owned();
+    let stored = || t.host.db().list_user_sessions(&uuid).unwrap()[0].expires_at;
+    let idle = 7 * 24 * 60 * MINUTE;
+    let verify = || call(&t, "verify_session", json!({ "session_token": st }));
+    // Within a minute of the last write: answered from the stored row, nothing written.
+    t.clock.advance(30_000);
+    let v = verify();
+    assert_eq!((v["success"].clone(), v["data"]["expires_at"].clone()), (json!(true), json!(T0 + idle)), "{v}");
+    assert_eq!(stored(), T0 + idle);
+    // A minute on: the slide is written.
+    t.clock.advance(30_000);
+    assert_eq!(verify()["data"]["expires_at"], T0 + MINUTE + idle);
+    assert_eq!(stored(), T0 + MINUTE + idle);
+    // Used again 59 s later and then idle: it expires at the written time, a little before a
+    // full idle window after its last use, never after.
+    t.clock.advance(59_000);
+    assert_eq!(verify()["success"], true);
+    t.clock.set(T0 + MINUTE + idle);
+    assert_eq!(code(&verify()), "UNAUTHENTICATED");
+}
+
+#[test]
 fn c24_logout_and_logout_all() {
     let t = auth_host();
     let a1 = user_with_session(&t, "a", "a@x.com");
