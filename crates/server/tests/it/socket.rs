@@ -88,8 +88,9 @@ async fn shutdown_lets_an_in_flight_request_finish_then_stops_accepting() {
     let (addr, stop, handle) = listen(&s).await;
 
     // Send the head and half of the body; the handler authenticates (which slides the session's
-    // last-seen time to the clock's new value) and then waits for the rest of the body.
-    s.clock.advance(1_000);
+    // last-seen time to the clock's new value, two minutes on so the slide is written) and then
+    // waits for the rest of the body.
+    s.clock.advance(120_000);
     let body = json!({ "session_token": session }).to_string();
     let (first, rest) = body.split_at(body.len() / 2);
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -100,7 +101,7 @@ async fn shutdown_lets_an_in_flight_request_finish_then_stops_accepting() {
     conn.write_all(head.as_bytes()).await.unwrap();
     conn.write_all(first.as_bytes()).await.unwrap();
     let session_id = a2e_host::manifest::sha256_hex(session.as_bytes());
-    let expected = crate::T0 + 1_000;
+    let expected = crate::T0 + 120_000;
     let mut seen = false;
     for _ in 0..2_000 {
         if s.state.host().db().get_session(&session_id).unwrap().last_seen_at == expected {
